@@ -1,0 +1,1 @@
+"""bizevents broker service."""

@@ -1,0 +1,79 @@
+"""`bizevents dev up|down|status`: the local Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from ..devservices import KafkaServer, PostgresServer
+from ..errors import BizEventsError
+from ..settings import DevSettings
+
+app = typer.Typer(no_args_is_help=True, help="Start and stop the local Kafka and PostgreSQL.")
+
+
+def _servers() -> tuple[KafkaServer, PostgresServer]:
+    settings = DevSettings()
+    return KafkaServer(settings), PostgresServer(settings)
+
+
+def _fail(exc: BizEventsError) -> typer.Exit:
+    typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+    return typer.Exit(1)
+
+
+def _print_env(kafka: KafkaServer, pg: PostgresServer) -> None:
+    typer.echo(f"export BIZEVENTS_KAFKA_BOOTSTRAP={kafka.bootstrap}")
+    typer.echo(f"export BIZEVENTS_DATABASE_URL={pg.url}")
+
+
+@app.command()
+def up() -> None:
+    """Start both services (a second `up` is harmless) and print the connection settings."""
+    try:
+        kafka, pg = _servers()
+        pg.start()
+        typer.echo(f"postgres {pg.version()} up on {pg.url}", err=True)
+        kafka.start()
+        typer.echo(f"kafka {kafka.version} up on {kafka.bootstrap}", err=True)
+    except BizEventsError as exc:
+        raise _fail(exc) from exc
+    _print_env(kafka, pg)
+
+
+@app.command()
+def down() -> None:
+    """Stop both services; no process of ours is left."""
+    try:
+        kafka, pg = _servers()
+        kafka.stop()
+        pg.stop()
+    except BizEventsError as exc:
+        raise _fail(exc) from exc
+    typer.echo("kafka and postgres stopped", err=True)
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Report whether each service answers; exit 1 when one is down."""
+    try:
+        kafka, pg = _servers()
+        k, p = kafka.status(), pg.status()
+    except BizEventsError as exc:
+        raise _fail(exc) from exc
+    report = {
+        "kafka": {"running": k.running, "pid": k.pid, "bootstrap": k.bootstrap,
+                  "version": k.version},
+        "postgres": {"running": p.running, "pid": p.pid, "url": p.url, "version": p.version,
+                     "data_dir": str(p.data_dir)},
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        for name, info in report.items():
+            state = "up" if info["running"] else "down"
+            where = info.get("bootstrap") or info.get("url")
+            typer.echo(f"{name:9} {state:5} {info['version']:8} {where}  pid={info['pid']}")
+    if not (k.running and p.running):
+        raise typer.Exit(1)

@@ -1,0 +1,193 @@
+"""A single-node Apache Kafka (KRaft, combined broker+controller) started from Maven jars.
+
+The jars come from Maven Central through deploy/kafka/pom.xml (`mvn dependency:copy-dependencies`)
+and are cached per Kafka version under the state folder; the server runs with the machine's Java.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigurationError, ServiceError
+from ..settings import DevSettings
+from . import process
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class KafkaStatus:
+    running: bool
+    pid: int | None
+    bootstrap: str
+    version: str
+
+
+class KafkaServer:
+    def __init__(self, settings: DevSettings) -> None:
+        self.settings = settings
+        self.deploy_dir = settings.project_root / "deploy" / "kafka"
+        self.home = settings.state / "kafka"
+        self.version = self._pinned_version()
+        self.libs = self.home / "libs" / self.version
+        self.data = self.home / "data"
+        self.logs = self.home / "logs"
+        self.pid_file = self.home / "kafka.pid"
+        self.config_file = self.home / "server.properties"
+        # Put on the java command line so `down` can find strays of this state folder.
+        self.marker = f"-Dbizevents.home={self.home}"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.settings.kafka_port}"
+
+    def _pinned_version(self) -> str:
+        pom = self.deploy_dir / "pom.xml"
+        try:
+            match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom.read_text())
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {pom}: run from a bizevents checkout") from exc
+        if not match:
+            raise ConfigurationError(f"{pom} has no <kafka.version> property")
+        return match.group(1).strip()
+
+    # -- fetching ---------------------------------------------------------------------------
+    def fetch(self) -> None:
+        """Download the pinned server jars once (a marker file says the copy is complete)."""
+        done = self.libs / ".complete"
+        if done.exists():
+            return
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise ConfigurationError("Maven (mvn) is needed to fetch the Kafka server jars")
+        if self.libs.exists():
+            shutil.rmtree(self.libs)
+        self.libs.mkdir(parents=True)
+        cmd = [mvn, "-q", "-B", "-f", str(self.deploy_dir / "pom.xml"),
+               "dependency:copy-dependencies", f"-DoutputDirectory={self.libs}"]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ServiceError(f"fetching Kafka {self.version} with Maven failed:\n"
+                               f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        done.touch()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def _java(self) -> str:
+        java = shutil.which("java")
+        if java is None:
+            raise ConfigurationError("Java 17+ is needed to run Kafka (install openjdk-17-jre)")
+        return java
+
+    def _write_config(self) -> None:
+        s = self.settings
+        self.config_file.write_text("\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{HOST}:{s.kafka_controller_port}",
+            f"listeners=PLAINTEXT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.kafka_controller_port}",
+            f"advertised.listeners=PLAINTEXT://{HOST}:{s.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={self.data}",
+            "num.partitions=3",
+            # A single node cannot meet the default replication factor of 3.
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            # Test suites create many short-lived groups: join at once.
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=true",
+            "delete.topic.enable=true",
+            "",
+        ]))
+
+    def _format_storage(self, java: str) -> None:
+        if (self.data / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        result = subprocess.run(
+            [java, "-cp", f"{self.libs}/*", "kafka.tools.StorageTool", "format",
+             "-t", cluster_id, "-c", str(self.config_file)],
+            capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ServiceError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+    def running_pid(self) -> int | None:
+        pid = process.read_pid(self.pid_file)
+        return pid if pid is not None and process.alive(pid) else None
+
+    def start(self) -> None:
+        """Idempotent: does nothing when our broker already answers."""
+        if self.running_pid() is not None and self.ready():
+            return
+        if process.port_open(HOST, self.settings.kafka_port) and self.running_pid() is None:
+            raise ServiceError(f"port {self.settings.kafka_port} is taken by another process; "
+                               "set BIZEVENTS_KAFKA_PORT")
+        java = self._java()
+        self.fetch()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._write_config()
+        self._format_storage(java)
+        log4j = self.deploy_dir / "log4j2.properties"
+        cmd = [java, "-Xms256m", f"-Xmx{self.settings.kafka_heap}", "-XX:+UseG1GC",
+               "-Djava.awt.headless=true", f"-Dkafka.logs.dir={self.logs}",
+               f"-Dlog4j2.configurationFile={log4j}", self.marker,
+               "-cp", f"{self.libs}/*", "kafka.Kafka", str(self.config_file)]
+        with open(self.logs / "stdout.log", "ab") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pid_file.write_text(f"{proc.pid}\n")
+        deadline = time.monotonic() + self.settings.kafka_start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ServiceError(f"Kafka exited with code {proc.returncode}:\n"
+                                   f"{process.tail(self.logs / 'stdout.log')}")
+            if self.ready():
+                return
+            time.sleep(0.5)
+        raise ServiceError(f"Kafka did not answer within {self.settings.kafka_start_timeout}s:\n"
+                           f"{process.tail(self.logs / 'server.log')}")
+
+    def ready(self) -> bool:
+        """Ready means a real metadata request succeeds, not merely an open port."""
+        if not process.port_open(HOST, self.settings.kafka_port):
+            return False
+        return asyncio.run(_metadata_ok(self.bootstrap))
+
+    def stop(self) -> None:
+        pid = process.read_pid(self.pid_file)
+        if pid is not None:
+            process.terminate(pid, timeout=30)
+        for stray in process.pids_with_marker(self.marker):
+            process.terminate(stray, timeout=10)
+        self.pid_file.unlink(missing_ok=True)
+
+    def status(self) -> KafkaStatus:
+        pid = self.running_pid()
+        return KafkaStatus(running=pid is not None and self.ready(), pid=pid,
+                           bootstrap=self.bootstrap, version=self.version)
+
+
+async def _metadata_ok(bootstrap: str) -> bool:
+    from aiokafka import AIOKafkaClient
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout=5)
+        return bool(client.cluster.brokers())
+    except Exception:
+        return False
+    finally:
+        await client.close()
+

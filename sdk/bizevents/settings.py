@@ -1,0 +1,56 @@
+"""Settings from the environment: one pydantic-settings class per process, prefix BIZEVENTS_.
+
+All classes share the connection fields, so BIZEVENTS_KAFKA_BOOTSTRAP and
+BIZEVENTS_DATABASE_URL mean the same thing to every process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_KAFKA_PORT = 19092
+DEFAULT_PG_PORT = 15432
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The checkout holding deploy/kafka/pom.xml: searched upward from `start`, then beside the
+    package (editable installs), else the current directory."""
+    candidates = [start or Path.cwd(), Path(__file__).resolve().parent]
+    for base in candidates:
+        for folder in (base, *base.parents):
+            if (folder / "deploy" / "kafka" / "pom.xml").is_file():
+                return folder
+    return Path.cwd()
+
+
+class ConnectionSettings(BaseSettings):
+    """Where Kafka and PostgreSQL are; defaults point at `bizevents dev up`."""
+
+    model_config = SettingsConfigDict(env_prefix="BIZEVENTS_", extra="ignore")
+
+    kafka_bootstrap: str = f"127.0.0.1:{DEFAULT_KAFKA_PORT}"
+    database_url: str = f"postgresql://bizevents@127.0.0.1:{DEFAULT_PG_PORT}/bizevents"
+
+
+class DevSettings(ConnectionSettings):
+    """`bizevents dev up|down|status`: the local Kafka and PostgreSQL servers."""
+
+    kafka_port: int = DEFAULT_KAFKA_PORT
+    kafka_controller_port: int = DEFAULT_KAFKA_PORT + 1
+    kafka_heap: str = "1g"
+    kafka_start_timeout: float = 90.0
+    pg_port: int = DEFAULT_PG_PORT
+    pg_user: str = "bizevents"
+    pg_database: str = "bizevents"
+    pg_bin_dir: Path | None = None
+    # PostgreSQL refuses to run as root; this OS user owns the cluster when we are root.
+    pg_os_user: str = "postgres"
+    project_root: Path = Field(default_factory=find_project_root)
+    state_dir: Path | None = None
+
+    @property
+    def state(self) -> Path:
+        return self.state_dir or self.project_root / ".bizevents"
