@@ -6,8 +6,11 @@ import typer
 
 from . import dev
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="bizevents: business events between applications.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="bizevents: business events between applications.",
+)
 app.add_typer(dev.app, name="dev")
 
 

@@ -63,10 +63,19 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     except BizEventsError as exc:
         raise _fail(exc) from exc
     report = {
-        "kafka": {"running": k.running, "pid": k.pid, "bootstrap": k.bootstrap,
-                  "version": k.version},
-        "postgres": {"running": p.running, "pid": p.pid, "url": p.url, "version": p.version,
-                     "data_dir": str(p.data_dir)},
+        "kafka": {
+            "running": k.running,
+            "pid": k.pid,
+            "bootstrap": k.bootstrap,
+            "version": k.version,
+        },
+        "postgres": {
+            "running": p.running,
+            "pid": p.pid,
+            "url": p.url,
+            "version": p.version,
+            "data_dir": str(p.data_dir),
+        },
     }
     if as_json:
         typer.echo(json.dumps(report, indent=2))

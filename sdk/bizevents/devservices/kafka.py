@@ -14,7 +14,6 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import ConfigurationError, ServiceError
 from ..settings import DevSettings
@@ -71,12 +70,21 @@ class KafkaServer:
         if self.libs.exists():
             shutil.rmtree(self.libs)
         self.libs.mkdir(parents=True)
-        cmd = [mvn, "-q", "-B", "-f", str(self.deploy_dir / "pom.xml"),
-               "dependency:copy-dependencies", f"-DoutputDirectory={self.libs}"]
+        cmd = [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(self.deploy_dir / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.libs}",
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise ServiceError(f"fetching Kafka {self.version} with Maven failed:\n"
-                               f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+            raise ServiceError(
+                f"fetching Kafka {self.version} with Maven failed:\n"
+                f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+            )
         done.touch()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -88,37 +96,53 @@ class KafkaServer:
 
     def _write_config(self) -> None:
         s = self.settings
-        self.config_file.write_text("\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@{HOST}:{s.kafka_controller_port}",
-            f"listeners=PLAINTEXT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.kafka_controller_port}",
-            f"advertised.listeners=PLAINTEXT://{HOST}:{s.kafka_port}",
-            "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            f"log.dirs={self.data}",
-            "num.partitions=3",
-            # A single node cannot meet the default replication factor of 3.
-            "offsets.topic.replication.factor=1",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            # Test suites create many short-lived groups: join at once.
-            "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=true",
-            "delete.topic.enable=true",
-            "",
-        ]))
+        self.config_file.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@{HOST}:{s.kafka_controller_port}",
+                    f"listeners=PLAINTEXT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.kafka_controller_port}",
+                    f"advertised.listeners=PLAINTEXT://{HOST}:{s.kafka_port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    f"log.dirs={self.data}",
+                    "num.partitions=3",
+                    # A single node cannot meet the default replication factor of 3.
+                    "offsets.topic.replication.factor=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    # Test suites create many short-lived groups: join at once.
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    "delete.topic.enable=true",
+                    "",
+                ]
+            )
+        )
 
     def _format_storage(self, java: str) -> None:
         if (self.data / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         result = subprocess.run(
-            [java, "-cp", f"{self.libs}/*", "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(self.config_file)],
-            capture_output=True, text=True, check=False)
+            [
+                java,
+                "-cp",
+                f"{self.libs}/*",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.config_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if result.returncode != 0:
             raise ServiceError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
 
@@ -131,8 +155,10 @@ class KafkaServer:
         if self.running_pid() is not None and self.ready():
             return
         if process.port_open(HOST, self.settings.kafka_port) and self.running_pid() is None:
-            raise ServiceError(f"port {self.settings.kafka_port} is taken by another process; "
-                               "set BIZEVENTS_KAFKA_PORT")
+            raise ServiceError(
+                f"port {self.settings.kafka_port} is taken by another process; "
+                "set BIZEVENTS_KAFKA_PORT"
+            )
         java = self._java()
         self.fetch()
         self.home.mkdir(parents=True, exist_ok=True)
@@ -140,24 +166,43 @@ class KafkaServer:
         self._write_config()
         self._format_storage(java)
         log4j = self.deploy_dir / "log4j2.properties"
-        cmd = [java, "-Xms256m", f"-Xmx{self.settings.kafka_heap}", "-XX:+UseG1GC",
-               "-Djava.awt.headless=true", f"-Dkafka.logs.dir={self.logs}",
-               f"-Dlog4j2.configurationFile={log4j}", self.marker,
-               "-cp", f"{self.libs}/*", "kafka.Kafka", str(self.config_file)]
+        cmd = [
+            java,
+            "-Xms256m",
+            f"-Xmx{self.settings.kafka_heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.logs}",
+            f"-Dlog4j2.configurationFile={log4j}",
+            self.marker,
+            "-cp",
+            f"{self.libs}/*",
+            "kafka.Kafka",
+            str(self.config_file),
+        ]
         with open(self.logs / "stdout.log", "ab") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.pid_file.write_text(f"{proc.pid}\n")
         deadline = time.monotonic() + self.settings.kafka_start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise ServiceError(f"Kafka exited with code {proc.returncode}:\n"
-                                   f"{process.tail(self.logs / 'stdout.log')}")
+                raise ServiceError(
+                    f"Kafka exited with code {proc.returncode}:\n"
+                    f"{process.tail(self.logs / 'stdout.log')}"
+                )
             if self.ready():
                 return
             time.sleep(0.5)
-        raise ServiceError(f"Kafka did not answer within {self.settings.kafka_start_timeout}s:\n"
-                           f"{process.tail(self.logs / 'server.log')}")
+        raise ServiceError(
+            f"Kafka did not answer within {self.settings.kafka_start_timeout}s:\n"
+            f"{process.tail(self.logs / 'server.log')}"
+        )
 
     def ready(self) -> bool:
         """Ready means a real metadata request succeeds, not merely an open port."""
@@ -175,8 +220,12 @@ class KafkaServer:
 
     def status(self) -> KafkaStatus:
         pid = self.running_pid()
-        return KafkaStatus(running=pid is not None and self.ready(), pid=pid,
-                           bootstrap=self.bootstrap, version=self.version)
+        return KafkaStatus(
+            running=pid is not None and self.ready(),
+            pid=pid,
+            bootstrap=self.bootstrap,
+            version=self.version,
+        )
 
 
 async def _metadata_ok(bootstrap: str) -> bool:
@@ -190,4 +239,3 @@ async def _metadata_ok(bootstrap: str) -> bool:
         return False
     finally:
         await client.close()
-

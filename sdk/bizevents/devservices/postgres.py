@@ -53,9 +53,10 @@ class PostgresServer:
     def _find_bin_dir(self) -> Path:
         if self.settings.pg_bin_dir:
             return self.settings.pg_bin_dir
-        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
-                          key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
-                          else 0)
+        versions = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+            key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+        )
         if versions:
             return versions[-1].parent
         found = shutil.which("pg_ctl")
@@ -63,7 +64,8 @@ class PostgresServer:
             return Path(found).resolve().parent
         raise ConfigurationError(
             "PostgreSQL server binaries not found: install Debian's 'postgresql' package "
-            "or set BIZEVENTS_PG_BIN_DIR")
+            "or set BIZEVENTS_PG_BIN_DIR"
+        )
 
     def _os_user(self) -> pwd.struct_passwd | None:
         if os.geteuid() != 0:
@@ -73,7 +75,8 @@ class PostgresServer:
         except KeyError as exc:
             raise ConfigurationError(
                 f"running as root needs an unprivileged OS user {self.settings.pg_os_user!r} "
-                "for PostgreSQL (Debian's postgresql package creates it)") from exc
+                "for PostgreSQL (Debian's postgresql package creates it)"
+            ) from exc
 
     def _home(self) -> Path:
         wanted = self.settings.state / "pg"
@@ -85,8 +88,9 @@ class PostgresServer:
         return Path("/var/tmp") / f"bizevents-pg-{digest}"
 
     def version(self) -> str:
-        out = subprocess.run([str(self.bin_dir / "pg_ctl"), "--version"], capture_output=True,
-                             text=True, check=False).stdout
+        out = subprocess.run(
+            [str(self.bin_dir / "pg_ctl"), "--version"], capture_output=True, text=True, check=False
+        ).stdout
         match = re.search(r"(\d+(?:\.\d+)?)", out)
         return match.group(1) if match else "unknown"
 
@@ -94,14 +98,27 @@ class PostgresServer:
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, Any] = {}
         if self.os_user is not None:
-            kwargs = {"user": self.os_user.pw_uid, "group": self.os_user.pw_gid,
-                      "extra_groups": [], "env": {**os.environ, "HOME": self.os_user.pw_dir}}
-        result = subprocess.run(list(args), capture_output=True, text=True, check=False,
-                                stdin=subprocess.DEVNULL, cwd="/", **kwargs)
+            kwargs = {
+                "user": self.os_user.pw_uid,
+                "group": self.os_user.pw_gid,
+                "extra_groups": [],
+                "env": {**os.environ, "HOME": self.os_user.pw_dir},
+            }
+        result = subprocess.run(
+            list(args),
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            cwd="/",
+            **kwargs,
+        )
         if check and result.returncode != 0:
-            raise ServiceError(f"{Path(args[0]).name} failed ({result.returncode}):\n"
-                               f"{result.stdout[-2000:]}{result.stderr[-2000:]}\n"
-                               f"{process.tail(self.log_file, 20)}")
+            raise ServiceError(
+                f"{Path(args[0]).name} failed ({result.returncode}):\n"
+                f"{result.stdout[-2000:]}{result.stderr[-2000:]}\n"
+                f"{process.tail(self.log_file, 20)}"
+            )
         return result
 
     def _prepare_home(self) -> None:
@@ -118,27 +135,53 @@ class PostgresServer:
         """Idempotent: initialises the cluster once, starts it, creates the database."""
         self._prepare_home()
         if not (self.data / "PG_VERSION").exists():
-            self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-U",
-                      self.settings.pg_user, "--auth=trust", "-E", "UTF8", "--no-locale")
+            self._run(
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                self.settings.pg_user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            )
         if self.running_pid() is None:
             if process.port_open(HOST, self.settings.pg_port):
-                raise ServiceError(f"port {self.settings.pg_port} is taken by another process; "
-                                   "set BIZEVENTS_PG_PORT")
-            opts = (f"-c listen_addresses={HOST} -p {self.settings.pg_port} "
-                    f"-c unix_socket_directories={self.data} -c max_connections=300")
-            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l",
-                      str(self.log_file), "-o", opts, "-w", "-t", "60", "start")
+                raise ServiceError(
+                    f"port {self.settings.pg_port} is taken by another process; "
+                    "set BIZEVENTS_PG_PORT"
+                )
+            opts = (
+                f"-c listen_addresses={HOST} -p {self.settings.pg_port} "
+                f"-c unix_socket_directories={self.data} -c max_connections=300"
+            )
+            self._run(
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log_file),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            )
         asyncio.run(self._ensure_database())
 
     async def _ensure_database(self) -> None:
         import asyncpg
 
         s = self.settings
-        conn = await asyncpg.connect(host=HOST, port=s.pg_port, user=s.pg_user,
-                                     database="postgres", timeout=10)
+        conn = await asyncpg.connect(
+            host=HOST, port=s.pg_port, user=s.pg_user, database="postgres", timeout=10
+        )
         try:
-            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname=$1",
-                                         s.pg_database)
+            exists = await conn.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname=$1", s.pg_database
+            )
             if not exists:
                 await conn.execute(f'CREATE DATABASE "{s.pg_database}"')
         finally:
@@ -149,16 +192,31 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.running_pid() is not None:
-            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
-                      "-t", "60", "stop", check=False)
+            self._run(
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+                "stop",
+                check=False,
+            )
         pid = self.running_pid()
         if pid is not None:
             process.terminate(pid, timeout=10)
 
     def status(self) -> PostgresStatus:
         pid = self.running_pid()
-        return PostgresStatus(running=pid is not None and self.ready(), pid=pid, url=self.url,
-                              version=self.version(), data_dir=self.data)
+        return PostgresStatus(
+            running=pid is not None and self.ready(),
+            pid=pid,
+            url=self.url,
+            version=self.version(),
+            data_dir=self.data,
+        )
 
 
 def _reachable_by(folder: Path, user: pwd.struct_passwd) -> bool:

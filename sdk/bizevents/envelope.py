@@ -1,0 +1,196 @@
+"""The CloudEvents envelope and its Kafka protocol binding (pure logic, no I/O).
+
+Encoding is written out by hand because it runs once per event on the relay's hot path and is a
+plain mapping; decoding goes through the official CloudEvents SDK, which validates attributes.
+Binary mode: attributes as `ce_` headers, `content-type` for the data, data as the record value.
+Structured mode: the whole event as JSON, content type `application/cloudevents+json`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import uuid6
+from cloudevents.core.bindings.kafka import KafkaMessage
+from cloudevents.core.bindings.kafka import from_kafka as sdk_from_kafka
+from cloudevents.core.formats.json import JSONFormat
+
+from .errors import EnvelopeError
+
+SPECVERSION = "1.0"
+JSON = "application/json"
+STRUCTURED = "application/cloudevents+json"
+CE_PREFIX = "ce_"
+# CloudEvents' Partitioning extension: the attribute that carries the Kafka key.
+PARTITIONKEY = "partitionkey"
+_CORE = frozenset(
+    {
+        "id",
+        "source",
+        "type",
+        "specversion",
+        "time",
+        "subject",
+        "dataschema",
+        "datacontenttype",
+        "data",
+        "data_base64",
+    }
+)
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+
+Headers = list[tuple[str, bytes]]
+
+
+class Mode(StrEnum):
+    BINARY = "binary"
+    STRUCTURED = "structured"
+
+
+def new_event_id() -> str:
+    """A time-ordered UUID (v7): ids sort by creation time, which helps indexes and humans."""
+    return str(uuid6.uuid7())
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One CloudEvent (spec 1.0) whose data is already serialized to bytes."""
+
+    id: str
+    type: str
+    source: str
+    time: datetime
+    data: bytes
+    datacontenttype: str = JSON
+    subject: str | None = None
+    dataschema: str | None = None
+    partitionkey: str | None = None
+    extensions: Mapping[str, str] = field(default_factory=dict)
+    specversion: str = SPECVERSION
+
+    @property
+    def key(self) -> bytes | None:
+        return self.partitionkey.encode() if self.partitionkey is not None else None
+
+    def payload(self) -> Any:
+        """The data decoded from JSON (the only content type bizevents writes)."""
+        try:
+            return json.loads(self.data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EnvelopeError(f"event {self.id}: data is not valid JSON: {exc}") from exc
+
+    def attributes(self) -> dict[str, str]:
+        """Context attributes as strings, the way they travel in headers."""
+        attrs = {
+            "specversion": self.specversion,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": format_time(self.time),
+        }
+        for name in ("subject", "dataschema", "partitionkey"):
+            value = getattr(self, name)
+            if value is not None:
+                attrs[name] = value
+        attrs.update(self.extensions)
+        return attrs
+
+
+def validate_extensions(extensions: Mapping[str, str]) -> None:
+    for name, value in extensions.items():
+        if not _EXTENSION_NAME.match(name) or name in _CORE or name == PARTITIONKEY:
+            raise EnvelopeError(
+                f"invalid CloudEvents extension name {name!r} "
+                "(lower-case letters and digits, at most 20, not a core name)"
+            )
+        if not isinstance(value, str):
+            raise EnvelopeError(f"extension {name!r} must be a string")
+
+
+def to_kafka(event: Envelope, mode: Mode = Mode.BINARY) -> tuple[bytes | None, bytes, Headers]:
+    """(key, value, headers) for a Kafka record."""
+    if mode is Mode.BINARY:
+        headers = [(CE_PREFIX + k, v.encode()) for k, v in event.attributes().items()]
+        headers.append(("content-type", event.datacontenttype.encode()))
+        return event.key, event.data, headers
+    doc: dict[str, Any] = dict(event.attributes())
+    doc["datacontenttype"] = event.datacontenttype
+    if event.datacontenttype == JSON or event.datacontenttype.endswith("+json"):
+        doc["data"] = json.loads(event.data)
+    else:
+        doc["data_base64"] = base64.b64encode(event.data).decode()
+    value = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return event.key, value, [("content-type", STRUCTURED.encode())]
+
+
+class _RawJSONFormat(JSONFormat):
+    """Keeps binary-mode data as the exact bytes sent; parsing is the consumer's choice."""
+
+    def read_data(self, body: bytes | str | None, content_type: str | None) -> Any:
+        return body if isinstance(body, bytes | None) else body.encode()
+
+
+def from_kafka(
+    key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
+) -> Envelope:
+    """Decode a Kafka record in either mode; EnvelopeError says what is wrong."""
+    if value is None:
+        raise EnvelopeError("record has no value (a tombstone is not an event)")
+    try:
+        header_map = {name: bytes(raw) for name, raw in headers}
+        structured = not any(n.lower().startswith(CE_PREFIX) for n in header_map)
+        if structured:
+            ctype = header_map.get("content-type", b"").decode(errors="replace")
+            if not ctype.startswith(STRUCTURED):
+                raise EnvelopeError(
+                    "record is neither binary mode (no ce_ headers) nor "
+                    f"structured mode (content-type {ctype or 'missing'!r})"
+                )
+        if not structured and "ce_time" not in {n.lower() for n in header_map}:
+            raise EnvelopeError("missing required attribute 'time'")
+        message = KafkaMessage(headers=header_map, key=key, value=value)
+        event = sdk_from_kafka(message, _RawJSONFormat())
+        attrs = event.get_attributes()
+        if structured and "time" not in json.loads(value):
+            raise EnvelopeError("missing required attribute 'time'")
+    except EnvelopeError:
+        raise
+    except Exception as exc:
+        raise EnvelopeError(f"not a valid CloudEvent: {exc}") from exc
+
+    data = event.get_data()
+    if data is None:
+        raw = b""
+    elif isinstance(data, bytes):
+        raw = data
+    elif isinstance(data, str):
+        raw = data.encode()
+    else:
+        raw = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    moment = attrs["time"]
+    extensions = {k: str(v) for k, v in attrs.items() if k not in _CORE and k != PARTITIONKEY}
+    pk = attrs.get(PARTITIONKEY)
+    return Envelope(
+        id=str(attrs["id"]),
+        type=str(attrs["type"]),
+        source=str(attrs["source"]),
+        time=moment if moment.tzinfo else moment.replace(tzinfo=UTC),
+        data=raw,
+        datacontenttype=str(attrs.get("datacontenttype") or JSON),
+        subject=attrs.get("subject"),
+        dataschema=attrs.get("dataschema"),
+        partitionkey=str(pk) if pk is not None else None,
+        extensions=extensions,
+        specversion=str(attrs.get("specversion", SPECVERSION)),
+    )

@@ -1,0 +1,95 @@
+"""Session-wide real services and per-test isolation (own topics, own database schema).
+
+Services: reused when `bizevents dev up` already runs them (or BIZEVENTS_TEST_REUSE=1 insists on
+it); otherwise started here and stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bizevents.devservices import KafkaServer, PostgresServer
+from bizevents.settings import DevSettings
+
+
+@dataclass(frozen=True)
+class Services:
+    kafka_bootstrap: str
+    database_url: str
+    settings: DevSettings
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    settings = DevSettings()
+    kafka, pg = KafkaServer(settings), PostgresServer(settings)
+    started: list[KafkaServer | PostgresServer] = []
+    for server in (pg, kafka):
+        if not server.ready():
+            if os.environ.get("BIZEVENTS_TEST_REUSE") == "1":
+                pytest.exit(f"{type(server).__name__} is not running and reuse was required", 2)
+            server.start()
+            started.append(server)
+    yield Services(kafka.bootstrap, pg.url, settings)
+    for server in reversed(started):
+        server.stop()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def kafka_admin(services: Services) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=services.kafka_bootstrap)
+    await admin.start()
+    yield admin
+    await admin.close()
+
+
+@pytest.fixture
+async def make_topic(kafka_admin: AIOKafkaAdminClient):  # type: ignore[no-untyped-def]
+    """Creates uniquely named topics for this test (3 partitions unless told)."""
+
+    async def make(prefix: str = "t", partitions: int = 3) -> str:
+        name = unique(prefix).replace("_", "-")
+        await kafka_admin.create_topics([NewTopic(name, partitions, 1)])
+        return name
+
+    return make
+
+
+@pytest.fixture
+async def topic(make_topic) -> str:  # type: ignore[no-untyped-def]
+    return str(await make_topic())
+
+
+@pytest.fixture
+async def db_schema(services: Services) -> AsyncIterator[str]:
+    """A fresh schema for this test, dropped afterwards."""
+    name = unique("t")
+    conn = await asyncpg.connect(services.database_url)
+    await conn.execute(f'CREATE SCHEMA "{name}"')
+    yield name
+    await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+    await conn.close()
+
+
+@pytest.fixture
+def db_url(services: Services, db_schema: str) -> str:
+    """A database URL whose connections default to this test's schema."""
+    return f"{services.database_url}?options=-csearch_path%3D{db_schema}"
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(db_url)
+    yield conn
+    await conn.close()
