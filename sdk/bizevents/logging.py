@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -11,7 +12,7 @@ import structlog
 _SECRET_KEYS = ("password", "secret", "token", "authorization", "api_key", "apikey")
 
 
-def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Never log secrets: values of secret-looking keys and passwords in URLs are masked."""
     for key, value in list(event_dict.items()):
         if any(s in key.lower() for s in _SECRET_KEYS):
