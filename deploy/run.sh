@@ -17,6 +17,7 @@ system_packages() {
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || need+=(postgresql)
   command -v kcat >/dev/null 2>&1 || need+=(kcat)
   command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)  # docs page test (headless)
   if ((${#need[@]})); then
     if [ "$(id -u)" != 0 ]; then
       echo "missing system packages: ${need[*]} (install them, or run as root)" >&2; exit 1
