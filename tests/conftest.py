@@ -6,6 +6,7 @@ it); otherwise started here and stopped at the end of the session.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -93,3 +94,38 @@ async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(db_url)
     yield conn
     await conn.close()
+
+
+@pytest.fixture
+def read_topic(services: Services):  # type: ignore[no-untyped-def]
+    """Reads a topic from the start: `count` records, or (count=None) until `idle` s of silence."""
+    from aiokafka import AIOKafkaConsumer
+
+    async def read(topic: str, count: int | None = None, timeout: float = 60, idle: float = 1.0):  # type: ignore[no-untyped-def]
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=services.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        got: list = []  # type: ignore[type-arg]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last = loop.time()
+        try:
+            while loop.time() < deadline:
+                if count is not None and len(got) >= count:
+                    break
+                if count is None and got and loop.time() - last > idle:
+                    break
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    got.extend(records)
+                    last = loop.time()
+        finally:
+            await consumer.stop()
+        return got
+
+    return read

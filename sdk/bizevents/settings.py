@@ -54,3 +54,25 @@ class DevSettings(ConnectionSettings):
     @property
     def state(self) -> Path:
         return self.state_dir or self.project_root / ".bizevents"
+
+
+class AppSettings(ConnectionSettings):
+    """An app that publishes through the outbox (and may run workers)."""
+
+    app: str = "app"
+    contracts_path: Path = Path("contracts")
+    outbox_schema: str = "bizevents"
+
+
+class RelaySettings(ConnectionSettings):
+    """`bizevents relay`: moves committed outbox rows to Kafka."""
+
+    outbox_schema: str = "bizevents"
+    relay_batch_size: int = Field(default=1000, ge=1, le=50_000)
+    relay_poll_interval: float = Field(default=1.0, gt=0)
+    relay_standby_interval: float = Field(default=0.5, gt=0)
+    relay_mode: str = Field(default="binary", pattern="^(binary|structured)$")
+    relay_max_backoff: float = Field(default=5.0, gt=0)
+    relay_metrics_port: int = 0
+    relay_stats_interval: float = Field(default=5.0, gt=0)
+    relay_compression: str | None = None

@@ -1,0 +1,152 @@
+"""`Events`: the object an app creates to publish (and subscribe to) business events.
+
+events = Events(app="orders", contracts="contracts/")
+async with conn.transaction():
+    await conn.execute("UPDATE orders SET state = 'shipped' WHERE id = $1", order_id)
+    await events.publish(conn, "com.acme.orders.OrderShipped.v1", data, key=order_id)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import pydantic_core
+
+from .envelope import Envelope, Mode, new_event_id, validate_extensions
+from .errors import PermissionDeniedError, PublishError
+from .outbox import OutboxWriter, OutgoingEvent, migrate_outbox
+from .topics import event_topic
+from .tracing import current_traceparent
+
+if TYPE_CHECKING:
+    from .contracts import ContractSet
+    from .direct import DirectPublisher
+
+# Kafka's default max.message.bytes is 1 MiB; leave room for headers.
+DEFAULT_MAX_PAYLOAD = 900_000
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event to publish, for `publish_many`."""
+
+    type: str
+    data: Any
+    key: str | None = None
+    subject: str | None = None
+    extensions: Mapping[str, str] = field(default_factory=dict)
+
+
+class Events:
+    def __init__(
+        self,
+        app: str,
+        contracts: ContractSet | str | Path | None = None,
+        *,
+        outbox_schema: str = "bizevents",
+        notify: bool = True,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        self.app = app
+        if isinstance(contracts, str | Path):
+            from .contracts import load_contracts
+
+            contracts = load_contracts(contracts)
+        self.contracts: ContractSet | None = contracts
+        self.outbox = OutboxWriter(outbox_schema, notify=notify)
+        self.max_payload_bytes = max_payload_bytes
+
+    # -- building (pure) ------------------------------------------------------------------------
+    def build(
+        self,
+        event_type: str,
+        data: Any,
+        *,
+        key: str | None = None,
+        subject: str | None = None,
+        extensions: Mapping[str, str] | None = None,
+    ) -> OutgoingEvent:
+        """Validate against the contract and build the CloudEvent; raises before any I/O."""
+        contract = None
+        if self.contracts is not None:
+            contract = self.contracts.get(event_type)
+            if contract.publishers and self.app not in contract.publishers:
+                raise PermissionDeniedError(
+                    f"app {self.app!r} may not publish {event_type!r} "
+                    f"(allowed: {', '.join(contract.publishers)})"
+                )
+        try:
+            payload = pydantic_core.to_jsonable_python(data)
+        except pydantic_core.PydanticSerializationError as exc:
+            raise PublishError(f"{event_type}: data is not JSON-serializable: {exc}") from exc
+        if contract is not None:
+            contract.validate(payload)
+            if key is None:
+                key = contract.key_of(payload)
+        body = pydantic_core.to_json(payload)
+        if len(body) > self.max_payload_bytes:
+            raise PublishError(
+                f"{event_type}: payload is {len(body)} bytes, over the limit of "
+                f"{self.max_payload_bytes}; publish a reference to the data instead"
+            )
+        ext = dict(extensions or {})
+        traceparent = current_traceparent()
+        if traceparent and "traceparent" not in ext:
+            ext["traceparent"] = traceparent
+        validate_extensions(ext)
+        envelope = Envelope(
+            id=new_event_id(),
+            type=event_type,
+            source=contract.source if contract else f"/apps/{self.app}",
+            time=datetime.now(UTC),
+            data=body,
+            subject=subject,
+            dataschema=contract.dataschema if contract else None,
+            partitionkey=None if key is None else str(key),
+            extensions=ext,
+        )
+        return OutgoingEvent(contract.topic if contract else event_topic(event_type), envelope)
+
+    # -- the outbox -----------------------------------------------------------------------------
+    async def migrate(self, conn: asyncpg.Connection) -> None:
+        """Create or upgrade the outbox table (idempotent)."""
+        await migrate_outbox(conn, self.outbox.schema)
+
+    async def publish(
+        self,
+        conn: asyncpg.Connection,
+        event_type: str,
+        data: Any,
+        *,
+        key: str | None = None,
+        subject: str | None = None,
+        extensions: Mapping[str, str] | None = None,
+    ) -> str:
+        """Write one event into the outbox on `conn`; it commits with the caller's transaction.
+
+        Returns the event id. Nothing is written when validation fails.
+        """
+        event = self.build(event_type, data, key=key, subject=subject, extensions=extensions)
+        await self.outbox.write(conn, [event])
+        return event.envelope.id
+
+    async def publish_many(self, conn: asyncpg.Connection, events: Iterable[Event]) -> list[str]:
+        """Write many events in one statement; all are validated before anything is written."""
+        built = [
+            self.build(e.type, e.data, key=e.key, subject=e.subject, extensions=e.extensions)
+            for e in events
+        ]
+        await self.outbox.write(conn, built)
+        return [b.envelope.id for b in built]
+
+    # -- without an outbox ------------------------------------------------------------------------
+    def direct(self, bootstrap: str | None = None, mode: Mode = Mode.BINARY) -> DirectPublisher:
+        """A publisher straight to Kafka, for apps without PostgreSQL (weaker guarantee)."""
+        from .direct import DirectPublisher
+
+        return DirectPublisher(self, bootstrap, mode)

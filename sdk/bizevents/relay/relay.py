@@ -1,0 +1,195 @@
+"""The relay: moves committed outbox rows to Kafka, in order per key, never skipping a row.
+
+Design (chosen on purpose):
+- One active relay per outbox. It holds a session-level advisory lock on its own connection; other
+  relays wait as standbys and take over when that session ends (crash, kill -9, network loss).
+  The claim and the delete run on the lock's connection, so a relay that lost its session cannot
+  go on deleting, and its claim fails at once.
+- Claim-and-delete, no "last id sent" cursor: each round reads the oldest committed rows by id,
+  sends them, and deletes them only after Kafka acknowledged them. A transaction that took its ids
+  early but committed late is simply read in a later round: there is no cursor for it to fall
+  behind of (the late-commit gap of sequence-ordered outboxes cannot happen).
+- Rows are ordered by id, i.e. by insert time. Transactions that write the same key are serialised
+  by the app's own row locks, so a later one inserts (and gets its id) after the earlier one
+  committed: id order is commit order for each key.
+- Failure of one partition stops only that partition's rows (see sender.py); they are retried in
+  the next round, before anything newer of the same key.
+- At least once: a crash after Kafka's ack and before the delete resends that batch (duplicates
+  only for the batch in flight); consumers dedupe by event id.
+- Wake-up: LISTEN/NOTIFY (one NOTIFY per publishing transaction) with polling as the fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+from typing import Any
+
+import asyncpg
+from aiokafka.errors import KafkaError
+
+from ..envelope import Mode
+from ..kafka import make_producer
+from ..logging import get_logger
+from ..migrations import checked_identifier
+from ..outbox.schema import migrate_outbox, notify_channel
+from ..settings import RelaySettings
+from . import metrics
+from .sender import BatchSender, Row
+
+log = get_logger("bizevents.relay")
+
+_SELECT = (
+    "SELECT id, topic, key, event_id, type, source, time, subject, dataschema, content_type, "
+    "extensions, data FROM {schema}.outbox ORDER BY id LIMIT $1"
+)
+
+
+class LostLeadership(Exception):
+    """The relay's database session ended: another relay may be active now."""
+
+
+class Relay:
+    def __init__(self, settings: RelaySettings | None = None) -> None:
+        self.settings = settings or RelaySettings()
+        self.schema = checked_identifier(self.settings.outbox_schema)
+        self.mode = Mode(self.settings.relay_mode)
+        self._select = _SELECT.format(schema=self.schema)
+        self._delete = f"DELETE FROM {self.schema}.outbox WHERE id = ANY($1::bigint[])"
+        self._lock_key = f"bizevents-relay:{self.schema}"
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.is_leader = False
+        self._labels = {"schema": self.schema}
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run until `stop()`: wait for leadership, relay, and start over after any failure."""
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                await self._session()
+                backoff = 0.2
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, LostLeadership) as exc:
+                metrics.ERRORS.labels(kind="database", **self._labels).inc()
+                log.warning("relay.database_unavailable", error=str(exc), retry_in=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self.settings.relay_max_backoff)
+
+    async def _session(self) -> None:
+        conn = await asyncpg.connect(
+            self.settings.database_url,
+            server_settings={"application_name": f"bizevents-relay:{os.getpid()}"},
+        )
+        try:
+            await migrate_outbox(conn, self.schema)
+            while not self._stopping.is_set():
+                if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self._lock_key):
+                    break
+                await self._sleep(self.settings.relay_standby_interval)
+            else:
+                return
+            log.info("relay.leader", schema=self.schema, pid=os.getpid())
+            self.is_leader = True
+            metrics.LEADER.labels(**self._labels).set(1)
+            await conn.add_listener(notify_channel(self.schema), self._on_notify)
+            await self._lead(conn)
+        finally:
+            self.is_leader = False
+            metrics.LEADER.labels(**self._labels).set(0)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), timeout=5)
+            if not conn.is_closed():
+                conn.terminate()
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        s = self.settings
+        producer = make_producer(
+            s.kafka_bootstrap,
+            max_batch_size=1_000_000,
+            compression_type=s.relay_compression,
+            client_id=f"bizevents-relay-{self.schema}",
+        )
+        await self._start_producer(producer)
+        sender = BatchSender(producer, self.mode)
+        backoff = 0.1
+        next_stats = 0.0
+        try:
+            while not self._stopping.is_set():
+                if time.monotonic() >= next_stats:
+                    await self._stats(conn)
+                    next_stats = time.monotonic() + s.relay_stats_interval
+                self._wake.clear()
+                records = await conn.fetch(self._select, s.relay_batch_size)
+                if not records:
+                    metrics.OLDEST_AGE.labels(**self._labels).set(0)
+                    await self._wait_for_work(s.relay_poll_interval)
+                    continue
+                rows = [Row.from_record(r) for r in records]
+                metrics.OLDEST_AGE.labels(**self._labels).set(
+                    max(0.0, time.time() - rows[0].envelope.time.timestamp())
+                )
+                started = time.perf_counter()
+                result = await sender.send(rows)
+                metrics.PRODUCE_SECONDS.labels(**self._labels).observe(
+                    time.perf_counter() - started
+                )
+                if result.sent:
+                    await conn.execute(self._delete, result.sent)
+                    metrics.RELAYED.labels(**self._labels).inc(len(result.sent))
+                    metrics.BATCH_SIZE.labels(**self._labels).observe(len(result.sent))
+                if result.failed:
+                    for ids, error in result.failed:
+                        metrics.ERRORS.labels(kind="kafka", **self._labels).inc()
+                        log.warning(
+                            "relay.send_failed",
+                            error=repr(error),
+                            rows=len(ids),
+                            event_ids=[r.envelope.id for r in rows if r.id in set(ids[:5])],
+                        )
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, s.relay_max_backoff)
+                else:
+                    backoff = 0.1
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), timeout=10)
+
+    async def _start_producer(self, producer: Any) -> None:
+        """Kafka down at start: keep the rows, back off, try again (leadership kept)."""
+        backoff = 0.2
+        while True:
+            try:
+                await producer.start()
+                return
+            except KafkaError as exc:
+                metrics.ERRORS.labels(kind="kafka", **self._labels).inc()
+                log.warning("relay.kafka_unavailable", error=repr(exc), retry_in=backoff)
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                if self._stopping.is_set():
+                    raise LostLeadership("stopping") from exc
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self.settings.relay_max_backoff)
+
+    async def _stats(self, conn: asyncpg.Connection) -> None:
+        pending = await conn.fetchval(f"SELECT count(*) FROM {self.schema}.outbox")
+        metrics.PENDING.labels(**self._labels).set(pending)
+
+    async def _wait_for_work(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _sleep(self, seconds: float) -> None:
+        # Jitter keeps two relays from retrying in lock-step.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds * random.uniform(0.8, 1.2))
