@@ -72,3 +72,7 @@ class PublishError(BizEventsError):
 
 class EnvelopeError(BizEventsError):
     """Bytes or headers that are not a valid CloudEvent."""
+
+
+class DeadLetterError(BizEventsError):
+    """A dead letter could not be stored, found, replayed or purged."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import dev, relay
+from . import dev, dlq, relay
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -12,6 +12,8 @@ app = typer.Typer(
     help="bizevents: business events between applications.",
 )
 app.add_typer(dev.app, name="dev")
+app.add_typer(dlq.app, name="dlq")
+app.command("replay")(dlq.replay_group)
 app.add_typer(relay.outbox_app, name="outbox")
 app.command("relay")(relay.relay)
 
