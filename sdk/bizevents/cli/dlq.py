@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
+import structlog
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -28,7 +30,7 @@ from ..dlq import (
     replay_history,
 )
 from ..errors import BizEventsError, DeadLetterError
-from ..logging import redact_url
+from ..logging import configure_logging, redact_url
 
 app = typer.Typer(no_args_is_help=True, help="Inspect, replay and purge dead letters.")
 out = Console()
@@ -101,8 +103,15 @@ async def _store(settings: DeadLetterSettings) -> AsyncIterator[DeadLetterStore]
         await pool.close()
 
 
-def _run(work: Callable[[DeadLetterStore], Awaitable[T]]) -> T:
+def _quiet_logs(level: str = "WARNING") -> None:
+    """Logs to stderr (stdout is for tables and --json), warnings only unless told."""
+    configure_logging(level)
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+
+def _run(work: Callable[[DeadLetterStore], Awaitable[T]], log_level: str = "WARNING") -> T:
     settings = DeadLetterSettings()
+    _quiet_logs(log_level)
 
     async def main() -> T:
         async with _store(settings) as store:
@@ -283,7 +292,7 @@ def ingest() -> None:
             loop.add_signal_handler(sig, stop.set)
         await DeadLetterIngester(store, settings).run(stop)
 
-    _run(work)
+    _run(work, log_level="INFO")
 
 
 def replay_group(
@@ -299,6 +308,7 @@ def replay_group(
     """Re-process one group's history: matching records are copied to the group's replay topic,
     which its running worker consumes (no need to stop the group)."""
     settings = DeadLetterSettings()
+    _quiet_logs()
     with _errors():
         begin = parse_start(start)
 

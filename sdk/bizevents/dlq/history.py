@@ -122,11 +122,9 @@ async def replay_history(
     try:
         tps = []
         for topic in chosen:
-            if topic not in await consumer.topics():  # also refreshes the metadata
+            if topic not in await consumer.topics():
                 raise DeadLetterError(f"topic {topic!r} does not exist")
-            parts = consumer.partitions_for_topic(topic)
-            if not parts:
-                raise DeadLetterError(f"topic {topic!r} does not exist")
+            parts = await producer.partitions_for(topic)  # public call that waits for metadata
             tps += [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
