@@ -22,6 +22,7 @@ from .errors import PermissionDeniedError, PublishError
 from .outbox import OutboxWriter, OutgoingEvent, migrate_outbox
 from .topics import event_topic
 from .tracing import current_traceparent
+from .worker.router import Router
 
 if TYPE_CHECKING:
     from .contracts import ContractSet
@@ -60,6 +61,9 @@ class Events:
         self.contracts: ContractSet | None = contracts
         self.outbox = OutboxWriter(outbox_schema, notify=notify)
         self.max_payload_bytes = max_payload_bytes
+        # Subscribers: `@events.subscriber(type, group=...)`, run by `bizevents worker`.
+        self.router = Router()
+        self.subscriber = self.router.subscriber
 
     # -- building (pure) ------------------------------------------------------------------------
     def build(

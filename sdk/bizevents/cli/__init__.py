@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import dev, dlq, relay
+from .worker import worker
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -16,6 +17,7 @@ app.add_typer(dlq.app, name="dlq")
 app.command("replay")(dlq.replay_group)
 app.add_typer(relay.outbox_app, name="outbox")
 app.command("relay")(relay.relay)
+app.command("worker")(worker)
 
 
 def main() -> None:

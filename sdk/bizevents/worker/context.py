@@ -1,0 +1,66 @@
+"""What a handler receives besides the event: CloudEvent attributes, attempt, logger, database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from ..envelope import Envelope
+from ..errors import ConfigurationError
+
+PoolProvider = Callable[[], Awaitable[asyncpg.Pool]]
+
+
+@dataclass
+class Context:
+    envelope: Envelope
+    group: str
+    attempt: int  # 1 on first delivery; counts immediate and delayed retries
+    log: Any  # a structlog logger bound to event id, type, group, attempt, traceparent
+    topic: str
+    partition: int
+    offset: int
+    # Set for `inbox=True` subscribers: the connection whose transaction also records the inbox
+    # row, so the handler's writes and "processed" commit together.
+    connection: asyncpg.Connection | None = None
+    _pool: PoolProvider | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.envelope.id
+
+    @property
+    def type(self) -> str:
+        return self.envelope.type
+
+    @property
+    def source(self) -> str:
+        return self.envelope.source
+
+    @property
+    def subject(self) -> str | None:
+        return self.envelope.subject
+
+    @property
+    def key(self) -> str | None:
+        return self.envelope.partitionkey
+
+    @property
+    def traceparent(self) -> str | None:
+        return self.envelope.extensions.get("traceparent")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection inside a transaction (the inbox transaction when there is one)."""
+        if self.connection is not None:
+            yield self.connection  # already inside the inbox transaction
+            return
+        if self._pool is None:
+            raise ConfigurationError("no database configured for this worker")
+        pool = await self._pool()
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn

@@ -1,0 +1,506 @@
+"""One consumer group: fetch, schedule per key, route verdicts, commit offsets.
+
+Flow of a record:
+1. Fetched (read_committed, no auto-commit) and added to its partition's `OffsetTracker`. A
+   partition with too many open records is paused (backpressure) until they settle.
+2. Decoded at once. Poison (not a CloudEvent, unknown type, ...) is dead-lettered; a type known
+   but not handled by this group is done ("ignored").
+3. Queued in its key's lane (`KeyLanes`): one key runs one record at a time, in fetch order;
+   records without a key, or of `ordered=False` subscribers, get a lane of their own.
+4. In its lane: a record from a delayed-retry topic first waits until it is due. If its key is
+   held (`Holds`: an earlier record of the key is parked in a retry topic) and the record is not
+   the head, it is parked behind the head (sent to the head's retry topic) instead of running.
+5. The `Executor` runs the handler with immediate retries; the verdict is routed: done, to the
+   next delayed-retry topic (the key becomes held), or to the dead-letter topic.
+6. Only then is the offset marked done. A commit task commits, per partition, the lowest offset
+   not yet done, every `commit_interval`; on revoke and on shutdown the same, once more.
+
+Holds live in this process: they are rebuilt from the retry topics as those are re-read after a
+restart, and they assume one worker owns a key's source and retry partitions (one process per
+group, or keys that hash to the same partition numbers in equally sized topics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+
+from .. import topics
+from ..envelope import Envelope, from_kafka
+from ..errors import EnvelopeError, UnknownEventTypeError
+from .backoff import delay_label
+from .context import PoolProvider
+from .deadletter import DeadLetter, DeadLetterSink, FailureState, original_headers
+from .handling import Done, Executor, Failed, failure
+from .keys import Holds, KeyLanes, Origin
+from .metrics import DEAD_LETTERS, HANDLED, IN_FLIGHT, LAG, RETRIES
+from .offsets import OffsetTracker
+from .router import Subscription
+from .settings import WorkerSettings
+
+log = structlog.get_logger("bizevents.worker")
+
+
+class Source(Enum):
+    EVENTS = "events"
+    RETRY = "retry"
+    REPLAY = "replay"
+
+
+@dataclass
+class Item:
+    record: ConsumerRecord
+    tp: TopicPartition
+    tracker: OffsetTracker
+    source: Source
+    state: FailureState
+    origin: Origin
+    envelope: Envelope | None = None
+    sub: Subscription | None = None
+    poison: BaseException | None = None
+
+    @property
+    def ordered_key(self) -> bytes | None:
+        """The key whose order this record keeps, or None when it keeps none."""
+        if self.record.key is None or self.poison is not None:
+            return None
+        return self.record.key if self.sub is not None and self.sub.ordered else None
+
+
+class GroupConsumer:
+    def __init__(
+        self,
+        group: str,
+        subscriptions: dict[str, Subscription],
+        source_topics: list[str],
+        contracts: Any,
+        settings: WorkerSettings,
+        producer: AIOKafkaProducer,
+        semaphore: asyncio.Semaphore,
+        pool: PoolProvider | None,
+        sink: DeadLetterSink | None,
+    ) -> None:
+        self.group = group
+        self.subs = subscriptions
+        self.contracts = contracts
+        self.settings = settings
+        self.producer = producer
+        self.sink = sink
+        self.executor = Executor(group, contracts, semaphore, pool, settings.inbox_schema)
+        self.source_topics = sorted(set(source_topics))
+        delays = {d for s in subscriptions.values() for d in (s.retry.delays or ())}
+        self.retry_topics = {topics.retry_topic(group, delay_label(d)): d for d in delays}
+        self.replay_topic = topics.replay_topic(group)
+        self.dead_letter_topic = topics.dead_letter_topic(group)
+        self.consumer: AIOKafkaConsumer | None = None
+        self.trackers: dict[TopicPartition, OffsetTracker] = {}
+        self.lanes: KeyLanes[Item] = KeyLanes()
+        self.holds = Holds()
+        self.paused: set[TopicPartition] = set()
+        self.revoking: set[TopicPartition] = set()
+        self.running: dict[TopicPartition, int] = {}
+        self.changed = asyncio.Condition()
+        self.commit_lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._unique = 0
+        self._fetch_task: asyncio.Task[None] | None = None
+        self._commit_task: asyncio.Task[None] | None = None
+
+    @property
+    def all_topics(self) -> list[str]:
+        return [*self.source_topics, *sorted(self.retry_topics), self.replay_topic]
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=self.group,
+            client_id=f"bizevents-worker-{self.group}",
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset=self.settings.auto_offset_reset,
+            max_poll_records=self.settings.fetch_max_records,
+        )
+        await self.consumer.start()
+        self.consumer.subscribe(self.all_topics, listener=_Listener(self))
+        self._fetch_task = asyncio.create_task(self._fetch_loop(), name=f"fetch-{self.group}")
+        self._commit_task = asyncio.create_task(self._commit_loop(), name=f"commit-{self.group}")
+        log.info("worker group started", group=self.group, topics=self.all_topics)
+
+    async def stop(self, timeout: float) -> None:
+        """Stop fetching, let running handlers finish within `timeout`, commit what is done."""
+        self.stopping.set()
+        if self._fetch_task is not None:
+            await asyncio.gather(self._fetch_task, return_exceptions=True)
+        async with self.changed:
+            drained = await _wait_for(self.changed, lambda: not any(self.running.values()), timeout)
+        if not drained:
+            log.warning("shutdown timeout: cancelling unfinished handlers", group=self.group)
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self._commit_task is not None:
+            self._commit_task.cancel()
+            await asyncio.gather(self._commit_task, return_exceptions=True)
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await self.commit()
+            await self.consumer.stop()
+        log.info("worker group stopped", group=self.group, drained=drained)
+
+    def failed(self) -> BaseException | None:
+        """The fetch loop's crash, if it crashed."""
+        task = self._fetch_task
+        if task is not None and task.done() and not task.cancelled():
+            return task.exception()
+        return None
+
+    # -- fetching ---------------------------------------------------------------------------------
+    async def _fetch_loop(self) -> None:
+        assert self.consumer is not None
+        while not self.stopping.is_set():
+            batch = await self.consumer.getmany(
+                timeout_ms=200, max_records=self.settings.fetch_max_records
+            )
+            for tp, records in batch.items():
+                if tp in self.revoking:
+                    continue
+                tracker = self.trackers.setdefault(tp, OffsetTracker())
+                for record in records:
+                    tracker.add(record.offset)
+                    self._accept(tp, tracker, record)
+                if tracker.pending >= self.settings.max_pending_per_partition:
+                    self.consumer.pause(tp)
+                    self.paused.add(tp)
+            self._resume_settled()
+            IN_FLIGHT.labels(self.group).set(sum(t.pending for t in self.trackers.values()))
+
+    def _resume_settled(self) -> None:
+        assert self.consumer is not None
+        ready = [
+            tp
+            for tp in self.paused
+            if tp not in self.trackers
+            or self.trackers[tp].pending < self.settings.max_pending_per_partition // 2 + 1
+        ]
+        if ready:
+            self.paused.difference_update(ready)
+            assigned = self.consumer.assignment()
+            self.consumer.resume(*[tp for tp in ready if tp in assigned])
+
+    def _accept(self, tp: TopicPartition, tracker: OffsetTracker, record: ConsumerRecord) -> None:
+        source = (
+            Source.RETRY
+            if record.topic in self.retry_topics
+            else Source.REPLAY
+            if record.topic == self.replay_topic
+            else Source.EVENTS
+        )
+        state = (
+            FailureState.from_headers(record.headers) if source is Source.RETRY else FailureState()
+        )
+        origin: Origin = (record.topic, record.partition, record.offset)
+        if source is Source.RETRY and state.original_topic is not None:
+            origin = (
+                state.original_topic,
+                state.original_partition or 0,
+                state.original_offset or 0,
+            )
+        item = Item(record, tp, tracker, source, state, origin)
+        try:
+            item.envelope = from_kafka(record.key, record.value, record.headers)
+            item.sub = self.subs.get(item.envelope.type)
+            if item.sub is None:
+                if self.contracts is not None and item.envelope.type not in self.contracts:
+                    raise UnknownEventTypeError(item.envelope.type)
+                HANDLED.labels(self.group, "ignored").inc()
+                tracker.done(record.offset)  # another group's event on a shared topic
+                return
+        except (EnvelopeError, UnknownEventTypeError) as exc:
+            item.poison = exc
+        key = item.ordered_key
+        if source is Source.RETRY and key is not None:
+            self.holds.park(key, origin, self._tier_of(record.topic), (tp.topic, tp.partition))
+        lane: Hashable = key if key is not None else self._next_unique()
+        if self.lanes.submit(lane, item):
+            self._spawn(lane, item)
+
+    def _next_unique(self) -> Hashable:
+        self._unique += 1
+        return ("unordered", self._unique)
+
+    def _spawn(self, lane: Hashable, item: Item) -> None:
+        task = asyncio.create_task(self._run_lane(lane, item))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # -- a key's lane -----------------------------------------------------------------------------
+    async def _run_lane(self, lane: Hashable, first: Item) -> None:
+        item: Item | None = first
+        while item is not None:
+            if await self._due(item) and self._owned(item):
+                await self._run_one(item)
+            item = self.lanes.next(lane)
+
+    def _owned(self, item: Item) -> bool:
+        return (
+            not self.stopping.is_set()
+            and item.tp not in self.revoking
+            and self.trackers.get(item.tp) is item.tracker
+        )
+
+    async def _due(self, item: Item) -> bool:
+        """Wait until a retry record is due; False when stopping meanwhile."""
+        if item.source is not Source.RETRY or item.state.due_ms is None:
+            return True
+        wait = item.state.due_ms / 1000 - time.time()
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), wait)
+        return not self.stopping.is_set()
+
+    async def _run_one(self, item: Item) -> None:
+        self.running[item.tp] = self.running.get(item.tp, 0) + 1
+        try:
+            await self._process(item)
+            item.tracker.done(item.record.offset)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug or Kafka unavailable past the producer's retries: the offset stays open, so
+            # the record comes back after a restart.
+            log.exception("record left unfinished", group=self.group, offset=item.record.offset)
+        finally:
+            self.running[item.tp] -= 1
+            async with self.changed:
+                self.changed.notify_all()
+
+    async def _process(self, item: Item) -> None:
+        if item.poison is not None:
+            await self._dead_letter(item, failure(item.poison, item.state.attempts, dead=True))
+            return
+        assert item.envelope is not None and item.sub is not None
+        key = item.ordered_key
+        if key is not None and not self.holds.is_head(key, item.origin):
+            head = self.holds.head(key)
+            assert head is not None
+            tier = max(head.tier, self._tier_of(item.record.topic))
+            await self._park(item, key, tier)
+            return
+        verdict = await self.executor.run(
+            item.sub,
+            item.envelope,
+            item.state.attempts,
+            (item.record.topic, item.record.partition, item.record.offset),
+        )
+        if isinstance(verdict, Done):
+            HANDLED.labels(self.group, verdict.outcome).inc()
+            if key is not None:
+                self.holds.release(key, item.origin)
+            return
+        delay = None if verdict.dead else self._next_delay(item, verdict)
+        if delay is None:
+            await self._dead_letter(item, verdict)
+            if key is not None:
+                self.holds.release(key, item.origin)
+            return
+        await self._retry(item, verdict, delay, key)
+
+    def _next_delay(self, item: Item, verdict: Failed) -> float | None:
+        """The delayed-retry tier for this failure, or None when retries are used up."""
+        assert item.sub is not None
+        delays = item.sub.retry.delays or ()
+        remaining = list(delays[item.state.stage :])
+        if not remaining:
+            return None
+        if verdict.after is not None:
+            return next((d for d in remaining if d >= verdict.after), remaining[-1])
+        return remaining[0]
+
+    def _tier_of(self, topic: str) -> float:
+        return self.retry_topics.get(topic, 0.0)
+
+    # -- routing ----------------------------------------------------------------------------------
+    def _letter(self, item: Item, verdict: Failed) -> DeadLetter:
+        now = datetime.now(UTC)
+        topic, partition, offset = item.origin
+        return DeadLetter(
+            group=self.group,
+            error=verdict.error,
+            error_type=verdict.error_type,
+            stack=verdict.stack,
+            attempts=verdict.attempts,
+            first_failure=item.state.first_failure or now,
+            last_failure=now,
+            original_topic=topic,
+            original_partition=partition,
+            original_offset=offset,
+            key=item.record.key,
+            value=item.record.value,
+            headers=original_headers(item.record.headers),
+        )
+
+    async def _retry(self, item: Item, verdict: Failed, delay: float, key: bytes | None) -> None:
+        assert item.sub is not None
+        delays = list(item.sub.retry.delays or ())
+        stage = delays.index(delay, item.state.stage) + 1
+        letter = self._letter(item, verdict)
+        due = datetime.now(UTC) + timedelta(seconds=delay)
+        topic = topics.retry_topic(self.group, delay_label(delay))
+        partition = await self._send(topic, letter.retry_record(stage, due))
+        RETRIES.labels(self.group, "delayed").inc()
+        HANDLED.labels(self.group, "retry").inc()
+        if key is not None:
+            self.holds.park(key, item.origin, delay, (topic, partition))
+        log.info(
+            "sent to retry topic",
+            group=self.group,
+            event_id=item.envelope.id if item.envelope else None,
+            topic=topic,
+            attempts=verdict.attempts,
+            error=verdict.error,
+        )
+
+    async def _park(self, item: Item, key: bytes, delay: float) -> None:
+        """Route a record behind the head of its key, without running it."""
+        now = datetime.now(UTC)
+        state = item.state
+        letter = self._letter(
+            item,
+            Failed(
+                "waiting behind an earlier message of its key", "Parked", "", state.attempts, False
+            ),
+        )
+        topic = topics.retry_topic(self.group, delay_label(delay))
+        due = now + timedelta(seconds=delay)
+        partition = await self._send(topic, letter.retry_record(state.stage, due, parked=True))
+        self.holds.park(key, item.origin, delay, (topic, partition))
+        HANDLED.labels(self.group, "parked").inc()
+
+    async def _dead_letter(self, item: Item, verdict: Failed) -> None:
+        letter = self._letter(item, verdict)
+        await self._send(self.dead_letter_topic, letter.record())
+        DEAD_LETTERS.labels(self.group, verdict.error_type).inc()
+        HANDLED.labels(self.group, "dead_letter").inc()
+        log.warning(
+            "dead-lettered",
+            group=self.group,
+            event_id=item.envelope.id if item.envelope else None,
+            error_type=verdict.error_type,
+            error=verdict.error,
+            attempts=verdict.attempts,
+            original_topic=letter.original_topic,
+            original_offset=letter.original_offset,
+        )
+        if self.sink is not None:
+            try:
+                await self.sink(letter)
+            except Exception:
+                # The dead-letter topic has the record; the store can ingest it from there.
+                log.exception("dead_letter_sink failed", group=self.group)
+
+    async def _send(self, topic: str, record: tuple[bytes | None, bytes | None, list[Any]]) -> int:
+        """Produce and wait for the broker's ack; retried until it works or we stop."""
+        key, value, headers = record
+        pause = 0.2
+        while True:
+            try:
+                meta = await self.producer.send_and_wait(topic, value, key=key, headers=headers)
+                return int(meta.partition)
+            except Exception as exc:
+                if self.stopping.is_set():
+                    raise
+                log.warning("produce failed, retrying", topic=topic, error=str(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    # -- commits and rebalances -------------------------------------------------------------------
+    async def _commit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.commit_interval)
+            try:
+                await self.commit()
+            except Exception as exc:
+                # Rebalancing or the coordinator moved: the next round (or the revoke) commits.
+                log.warning("commit failed", group=self.group, error=str(exc))
+
+    async def commit(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """Commit, in one request, the committable offset of every (or the given) partition."""
+        assert self.consumer is not None
+        async with self.commit_lock:
+            offsets: dict[TopicPartition, int] = {}
+            for tp, tracker in self.trackers.items():
+                if only is not None and tp not in only:
+                    continue
+                offset = tracker.committable()
+                if offset is not None:
+                    offsets[tp] = offset
+            if offsets:
+                await self.consumer.commit(offsets)
+                for tp, offset in offsets.items():
+                    self.trackers[tp].committed(offset)
+            self._report_lag()
+            return offsets
+
+    def _report_lag(self) -> None:
+        assert self.consumer is not None
+        for tp, tracker in self.trackers.items():
+            high = self.consumer.highwater(tp)
+            position = tracker.position
+            if high is not None and position is not None:
+                LAG.labels(self.group, tp.topic, str(tp.partition)).set(max(0, high - position))
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.revoking.update(revoked)
+        async with self.changed:
+            await _wait_for(
+                self.changed,
+                lambda: not any(self.running.get(tp, 0) for tp in revoked),
+                self.settings.revoke_timeout,
+            )
+        try:
+            await self.commit(only=revoked)
+        except Exception as exc:
+            log.warning("commit on revoke failed", group=self.group, error=str(exc))
+        for tp in revoked:
+            self.trackers.pop(tp, None)
+            self.paused.discard(tp)
+        self.holds.release_locations({(tp.topic, tp.partition) for tp in revoked})
+        log.info("partitions revoked", group=self.group, partitions=len(revoked))
+
+    def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.revoking.difference_update(assigned)
+        for tp in assigned:
+            # A partition we get back starts from the committed offset: fresh bookkeeping.
+            self.trackers.pop(tp, None)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, group: GroupConsumer) -> None:
+        self.group = group
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.group.on_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.group.on_assigned(set(assigned))
+
+
+async def _wait_for(cond: asyncio.Condition, predicate: Callable[[], bool], timeout: float) -> bool:
+    """Condition.wait_for with a timeout; the caller holds `cond`."""
+    try:
+        await asyncio.wait_for(cond.wait_for(predicate), timeout)
+        return True
+    except TimeoutError:
+        return predicate()

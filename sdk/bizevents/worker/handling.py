@@ -1,0 +1,180 @@
+"""Running one message through its handler: decode, validate, immediate retries, outcome.
+
+No Kafka here: the caller (the group consumer) routes the returned verdict to a retry topic,
+the dead-letter topic, or marks the record done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+import structlog
+
+from ..envelope import Envelope
+from ..errors import BizEventsError
+from . import inbox
+from .backoff import backoff_delay
+from .context import Context, PoolProvider
+from .deadletter import short_stack
+from .metrics import DURATION, RETRIES
+from .outcomes import DeadLetter, Outcome, Retry, Skip
+from .router import Subscription
+
+log = structlog.get_logger("bizevents.worker")
+
+
+@dataclass(frozen=True)
+class Done:
+    outcome: str  # success, skipped, duplicate
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Not done: retry later (`dead=False`) or dead-letter now (`dead=True`)."""
+
+    error: str
+    error_type: str
+    stack: str
+    attempts: int  # attempts made so far, all hops included
+    dead: bool
+    after: float | None = None  # Retry(after=...): the minimum delay asked for
+
+
+Verdict = Done | Failed
+
+
+def failure(exc: BaseException, attempts: int, dead: bool, after: float | None = None) -> Failed:
+    if isinstance(exc, Outcome):
+        text = str(exc) or type(exc).__name__
+        return Failed(text, type(exc).__name__, "", attempts, dead, after)
+    return Failed(
+        f"{type(exc).__name__}: {exc}", _qualname(type(exc)), short_stack(exc), attempts, dead
+    )
+
+
+def _qualname(cls: type[BaseException]) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+class Executor:
+    def __init__(
+        self,
+        group: str,
+        contracts: Any,
+        semaphore: asyncio.Semaphore,
+        pool: PoolProvider | None,
+        inbox_schema: str,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.group = group
+        self.contracts = contracts
+        self.semaphore = semaphore
+        self.pool = pool
+        self.inbox_schema = inbox_schema
+        self.sleep = sleep
+
+    def decode(self, sub: Subscription, envelope: Envelope) -> Any:
+        """The handler's event argument; raises (poison) when the payload breaks the contract."""
+        payload = envelope.payload()
+        if self.contracts is not None and envelope.type in self.contracts:
+            self.contracts.get(envelope.type).validate(payload)
+        model = sub.model_for(envelope.type)
+        return model.model_validate(payload) if model is not None else payload
+
+    async def run(
+        self,
+        sub: Subscription,
+        envelope: Envelope,
+        attempts_before: int,
+        where: tuple[str, int, int],
+    ) -> Verdict:
+        try:
+            event = self.decode(sub, envelope)
+        except (BizEventsError, pydantic.ValidationError, ValueError) as exc:
+            return failure(exc, attempts_before, dead=True)
+        policy_attempts = sub.retry.attempts or 1
+        last: BaseException | None = None
+        for i in range(1, policy_attempts + 1):
+            attempt = attempts_before + i
+            try:
+                return await self._attempt(sub, envelope, event, attempt, where)
+            except Skip as exc:
+                return Done("skipped", exc.reason)
+            except DeadLetter as exc:
+                return failure(exc, attempt, dead=True)
+            except Retry as exc:
+                return failure(exc, attempt, dead=False, after=exc.after)
+            except Exception as exc:
+                if sub.never_retry and isinstance(exc, sub.never_retry):
+                    return failure(exc, attempt, dead=True)
+                last = exc
+                log.warning(
+                    "handler failed",
+                    group=self.group,
+                    event_id=envelope.id,
+                    event_type=envelope.type,
+                    attempt=attempt,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                if i < policy_attempts:
+                    RETRIES.labels(self.group, "immediate").inc()
+                    await self.sleep(
+                        backoff_delay(i, sub.retry.backoff_initial or 0, sub.retry.backoff_max or 0)
+                    )
+        assert last is not None
+        return failure(last, attempts_before + policy_attempts, dead=False)
+
+    async def _attempt(
+        self,
+        sub: Subscription,
+        envelope: Envelope,
+        event: Any,
+        attempt: int,
+        where: tuple[str, int, int],
+    ) -> Verdict:
+        bound = log.bind(
+            event_id=envelope.id,
+            event_type=envelope.type,
+            group=self.group,
+            attempt=attempt,
+            traceparent=envelope.extensions.get("traceparent"),
+        )
+        ctx = Context(envelope, self.group, attempt, bound, *where, _pool=self.pool)
+        async with self.semaphore:
+            started = time.perf_counter()
+            try:
+                if sub.inbox:
+                    return await self._with_inbox(sub, envelope, event, ctx)
+                result = await sub.handler(event, ctx)
+            finally:
+                DURATION.labels(self.group, envelope.type).observe(time.perf_counter() - started)
+        if isinstance(result, Outcome):
+            raise result
+        return Done("success")
+
+    async def _with_inbox(
+        self, sub: Subscription, envelope: Envelope, event: Any, ctx: Context
+    ) -> Verdict:
+        if self.pool is None:
+            raise BizEventsError("inbox=True needs a database (BIZEVENTS_DATABASE_URL)")
+        pool = await self.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            if not await inbox.claim(
+                conn, self.inbox_schema, self.group, envelope.id, envelope.type
+            ):
+                return Done("duplicate", "already in the inbox")
+            ctx.connection = conn
+            result = await sub.handler(event, ctx)
+            # Any outcome other than Skip must undo the handler's writes and the inbox row.
+            if isinstance(result, Outcome) and not isinstance(result, Skip):
+                raise result
+        if isinstance(result, Skip):
+            raise result
+        return Done("success")

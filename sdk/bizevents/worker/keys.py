@@ -1,0 +1,116 @@
+"""Per-key scheduling and retry holds (pure logic, no I/O).
+
+`KeyLanes`: one FIFO lane per key. Items of one key run one after another in arrival order;
+different keys run concurrently. `submit` says whether the caller must start a runner for the
+lane; the runner asks `next` for the following item until the lane is empty.
+
+`Holds`: the keys that have messages parked in delayed-retry topics. Each parked message is a
+token, ordered by where it first appeared (its original offset), with the retry-topic partition
+it currently sits in. While a key has tokens, later messages of the key are routed behind the
+head (into the head's retry topic) instead of running, and a parked message runs only when it is
+the head. So per-key order survives non-blocking retries.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections import deque
+from collections.abc import Collection, Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class KeyLanes(Generic[T]):
+    def __init__(self) -> None:
+        self._lanes: dict[Hashable, deque[T]] = {}
+
+    def submit(self, key: Hashable, item: T) -> bool:
+        """Queue `item`; True when the lane was idle and the caller must start running it."""
+        lane = self._lanes.get(key)
+        if lane is None:
+            self._lanes[key] = deque()
+            return True
+        lane.append(item)
+        return False
+
+    def next(self, key: Hashable) -> T | None:
+        """The lane's next item, or None (and the lane is closed) when it is empty."""
+        lane = self._lanes[key]
+        if lane:
+            return lane.popleft()
+        del self._lanes[key]
+        return None
+
+    @property
+    def active(self) -> int:
+        return len(self._lanes)
+
+    @property
+    def queued(self) -> int:
+        return sum(len(lane) for lane in self._lanes.values())
+
+
+Origin = tuple[str, int, int]
+"""Where a message first appeared: (topic, partition, offset). Identifies a parked message."""
+
+Location = tuple[str, int]
+"""A retry-topic partition: (topic, partition)."""
+
+
+@dataclass(order=True)
+class Token:
+    origin: Origin
+    tier: float = field(compare=False)  # the retry delay it waits in (seconds)
+    location: Location | None = field(compare=False, default=None)
+
+
+class Holds:
+    def __init__(self) -> None:
+        self._keys: dict[bytes, list[Token]] = {}
+
+    def held(self, key: bytes) -> bool:
+        return key in self._keys
+
+    def head(self, key: bytes) -> Token | None:
+        tokens = self._keys.get(key)
+        return tokens[0] if tokens else None
+
+    def is_head(self, key: bytes, origin: Origin) -> bool:
+        head = self.head(key)
+        return head is None or head.origin == origin
+
+    def park(self, key: bytes, origin: Origin, tier: float, location: Location | None) -> None:
+        """Register (or move) a parked message: it sits in retry tier `tier`, at `location`."""
+        tokens = self._keys.setdefault(key, [])
+        for token in tokens:
+            if token.origin == origin:
+                token.tier, token.location = tier, location
+                return
+        # Ordered by origin: after a restart tokens come back in fetch order, not send order.
+        insort(tokens, Token(origin, tier, location))
+
+    def release(self, key: bytes, origin: Origin) -> None:
+        """The message reached a final outcome (done, skipped, dead-lettered)."""
+        tokens = self._keys.get(key)
+        if not tokens:
+            return
+        tokens[:] = [t for t in tokens if t.origin != origin]
+        if not tokens:
+            del self._keys[key]
+
+    def release_locations(self, locations: Collection[Location]) -> int:
+        """Forget messages parked in partitions we no longer own (their new owner holds them)."""
+        released = 0
+        for key in list(self._keys):
+            kept = [t for t in self._keys[key] if t.location not in locations]
+            released += len(self._keys[key]) - len(kept)
+            if kept:
+                self._keys[key] = kept
+            else:
+                del self._keys[key]
+        return released
+
+    def __len__(self) -> int:
+        return sum(len(tokens) for tokens in self._keys.values())

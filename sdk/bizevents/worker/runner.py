@@ -1,0 +1,196 @@
+"""`Worker`: runs every consumer group of an app's subscribers until stopped (SIGTERM/SIGINT).
+
+worker = Worker(events, WorkerSettings())
+await worker.run()            # or: await worker.start(); ...; await worker.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from .. import topics
+from ..errors import ConfigurationError
+from ..kafka import make_producer
+from ..metrics import serve_metrics
+from .deadletter import DeadLetterSink
+from .group import GroupConsumer
+from .inbox import cleanup, migrate_inbox
+from .router import Router
+from .settings import WorkerSettings
+
+log = structlog.get_logger("bizevents.worker")
+
+DEFAULT_PARTITIONS = 3
+
+
+def router_of(events: Any) -> Router:
+    """The Router of an `Events` object (or a Router itself)."""
+    router = events if isinstance(events, Router) else getattr(events, "router", None)
+    if not isinstance(router, Router):
+        raise ConfigurationError(f"{events!r} has no subscribers (expected Events or Router)")
+    return router
+
+
+class Worker:
+    def __init__(
+        self,
+        events: Any,
+        settings: WorkerSettings | None = None,
+        *,
+        dead_letter_sink: DeadLetterSink | None = None,
+    ) -> None:
+        self.settings = settings or WorkerSettings()
+        self.router = router_of(events).with_policy(self.settings)
+        self.contracts = getattr(events, "contracts", None)
+        self.sink = dead_letter_sink or getattr(events, "dead_letter_sink", None)
+        groups = self.settings.groups or self.router.groups()
+        unknown = set(groups) - set(self.router.groups())
+        if unknown:
+            raise ConfigurationError(f"no subscriber uses group(s) {sorted(unknown)}")
+        if not groups:
+            raise ConfigurationError("the app declares no subscribers")
+        self.group_names = groups
+        self.groups: list[GroupConsumer] = []
+        self.producer: AIOKafkaProducer | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._cleanup_task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+
+    # -- database (lazy: only apps that use it need it) ------------------------------------------
+    async def pool(self) -> asyncpg.Pool:
+        async with self._pool_lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.settings.database_url,
+                    min_size=1,
+                    max_size=max(2, min(self.settings.concurrency, 20)),
+                )
+            return self._pool
+
+    def _uses_inbox(self) -> bool:
+        return any(s.inbox for s in self.router.subscriptions if s.group in self.group_names)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._uses_inbox():
+            pool = await self.pool()
+            async with pool.acquire() as conn:
+                await migrate_inbox(conn, self.settings.inbox_schema)
+            self._cleanup_task = asyncio.create_task(self._cleanup_loop())
+        if self.sink is None and self.settings.dlq_store:
+            from ..dlq import DeadLetterStore, store_sink
+
+            store = DeadLetterStore(await self.pool(), self.settings.dlq_schema)
+            await store.migrate()
+            self.sink = store_sink(store)
+        self.producer = make_producer(self.settings.kafka_bootstrap, client_id="bizevents-worker")
+        await self.producer.start()
+        semaphore = asyncio.Semaphore(self.settings.concurrency)
+        for name in self.group_names:
+            subs = self.router.for_group(name)
+            group = GroupConsumer(
+                name,
+                subs,
+                [self._topic_of(t) for t in subs],
+                self.contracts,
+                self.settings,
+                self.producer,
+                semaphore,
+                self.pool,
+                self.sink,
+            )
+            await self._ensure_topics(group)
+            self.groups.append(group)
+        for group in self.groups:
+            await group.start()
+        serve_metrics(self.settings.metrics_port)
+
+    def _topic_of(self, event_type: str) -> str:
+        if self.contracts is not None and event_type in self.contracts:
+            return str(self.contracts.get(event_type).topic)
+        return topics.event_topic(event_type)
+
+    async def _ensure_topics(self, group: GroupConsumer) -> None:
+        """Create the group's retry, replay and dead-letter topics when missing."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            partitions = self.settings.topic_partitions or await _widest(admin, group.source_topics)
+            wanted = [*group.retry_topics, group.replay_topic, group.dead_letter_topic]
+            existing = set(await admin.list_topics())
+            missing = [NewTopic(t, partitions, 1) for t in wanted if t not in existing]
+            if missing:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(missing)
+        finally:
+            await admin.close()
+
+    async def stop(self) -> None:
+        timeout = self.settings.shutdown_timeout
+        await asyncio.gather(*(g.stop(timeout) for g in self.groups), return_exceptions=True)
+        if self._cleanup_task is not None:
+            self._cleanup_task.cancel()
+            await asyncio.gather(self._cleanup_task, return_exceptions=True)
+        if self.producer is not None:
+            await self.producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+        self._stopped.set()
+
+    async def run(self) -> None:
+        """Start, then run until SIGTERM/SIGINT (or a group's consumer crashes), then drain."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            log.info("worker running", groups=self.group_names)
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                crashed = [g.failed() for g in self.groups if g.failed() is not None]
+                if crashed:
+                    log.error("consumer crashed", error=str(crashed[0]))
+                    raise crashed[0]  # type: ignore[misc]
+            log.info(
+                "stopping: draining in-flight handlers", timeout=self.settings.shutdown_timeout
+            )
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await self.stop()
+        log.info("worker stopped")
+
+    async def _cleanup_loop(self) -> None:
+        while True:
+            try:
+                pool = await self.pool()
+                async with pool.acquire() as conn:
+                    deleted = await cleanup(
+                        conn, self.settings.inbox_schema, self.settings.inbox_retention_seconds
+                    )
+                if deleted:
+                    log.info("inbox cleaned", deleted=deleted)
+            except Exception as exc:
+                log.warning("inbox cleanup failed", error=str(exc))
+            await asyncio.sleep(self.settings.inbox_cleanup_interval)
+
+
+async def _widest(admin: AIOKafkaAdminClient, names: list[str]) -> int:
+    try:
+        described = await admin.describe_topics(names)
+    except Exception:
+        return DEFAULT_PARTITIONS
+    counts = [len(d.get("partitions") or []) for d in described if not d.get("error_code")]
+    return max([c for c in counts if c] or [DEFAULT_PARTITIONS])
