@@ -1,0 +1,42 @@
+"""`bizevents broker serve`: the broker service (needs the [broker] extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="The broker: contract registry API and served docs.")
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Listen address (BIZEVENTS_BROKER_HOST)."),
+    port: int | None = typer.Option(None, help="Listen port (BIZEVENTS_BROKER_PORT)."),
+    contracts: Path | None = typer.Option(
+        None, help="Register this contracts folder at start-up (BIZEVENTS_CONTRACTS_PATH)."
+    ),
+    log_json: bool = typer.Option(False, "--log-json", help="JSON log lines."),
+) -> None:
+    """Serve the registry API, AsyncAPI documents, the docs page, /healthz and /metrics."""
+    try:
+        # Imported here: the SDK must work without the broker's dependencies installed.
+        from bizevents_broker.server import serve as run
+        from bizevents_broker.settings import BrokerSettings
+    except ImportError as exc:
+        typer.secho(
+            f"error: the broker needs the [broker] extra ({exc.name} is missing): "
+            "pip install 'bizevents[broker]'",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        raise typer.Exit(2) from exc
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {"broker_host": host, "broker_port": port, "contracts_path": contracts}.items()
+        if v is not None
+    }
+    if log_json:
+        overrides["log_json"] = True
+    run(BrokerSettings(**overrides))
