@@ -1,0 +1,684 @@
+"""Schema compatibility by valid instances (pure logic).
+
+BACKWARD holds when every payload valid under the old schema is valid under the new one, i.e.
+L(old) ⊆ L(new); FORWARD when L(new) ⊆ L(old); FULL both. Both directions run one checker,
+`_Subset(sub, sup)`, which looks for ways an instance of `sub` could fail `sup`. It proves the
+common cases exactly (types, required, open/closed content, enums and const, bounds, nested
+objects and arrays, $ref/$defs, anyOf/oneOf/allOf) and, where it cannot prove inclusion
+(pattern or `not` changed, `if`/`then`, ...), reports a violation that says so: unproven means
+breaking. Rule names describe the change from old to new (e.g. `required-added`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from ..errors import Problem
+from .model import Compatibility
+from .refs import join
+
+ALL_TYPES = frozenset({"null", "boolean", "object", "array", "number", "integer", "string"})
+ANNOTATIONS = frozenset(
+    {
+        "title",
+        "description",
+        "$comment",
+        "examples",
+        "default",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "$schema",
+        "$id",
+        "$anchor",
+        "contentEncoding",
+        "contentMediaType",
+        "contentSchema",
+        "discriminator",
+        "externalDocs",
+    }
+)
+# Keywords handled structurally below; any other assertion keyword in `sup` that differs from
+# `sub` cannot be proven and is reported as breaking.
+HANDLED = frozenset(
+    {
+        "type",
+        "enum",
+        "const",
+        "properties",
+        "required",
+        "additionalProperties",
+        "patternProperties",
+        "items",
+        "prefixItems",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minProperties",
+        "maxProperties",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "$ref",
+        "$defs",
+        "definitions",
+    }
+)
+MAX_DEPTH = 100
+CANNOT_PROVE = "cannot prove compatibility, treated as breaking"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One way a new schema breaks a compatibility direction.
+
+    pointer: JSON pointer into the schema where the difference is (same path in old and new).
+    rule: what changed, from old to new (e.g. `required-added`, `type-narrowed`).
+    direction: "backward" (old payloads rejected by the new schema) or "forward".
+    against: index of the version checked against, for history checks (else None).
+    """
+
+    pointer: str
+    rule: str
+    message: str
+    direction: str
+    against: int | None = None
+
+    def as_problem(self, file: str = "") -> Problem:
+        return Problem(self.message, self.pointer or "/", file, self.rule)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pointer": self.pointer or "/",
+            "rule": self.rule,
+            "message": self.message,
+            "direction": self.direction,
+            "against": self.against,
+        }
+
+
+def check_compatibility(
+    old: Mapping[str, Any] | bool, new: Mapping[str, Any] | bool, mode: Compatibility | str
+) -> list[Violation]:
+    """Every violation of `mode` (its base direction) when `old` evolves into `new`."""
+    mode = Compatibility(mode)
+    found: list[Violation] = []
+    if mode.backward:
+        found += _Subset(old, new, sup_is_new=True).run()
+    if mode.forward:
+        found += _Subset(new, old, sup_is_new=False).run()
+    return found
+
+
+def check_history(
+    history: Sequence[Mapping[str, Any] | bool],
+    new: Mapping[str, Any] | bool,
+    mode: Compatibility | str,
+) -> list[Violation]:
+    """`new` against `history` (oldest first): against every version when `mode` is
+    transitive, else against the latest only. Violations carry the index they broke."""
+    mode = Compatibility(mode)
+    if not history or mode is Compatibility.NONE:
+        return []
+    indexes = range(len(history)) if mode.transitive else [len(history) - 1]
+    found: list[Violation] = []
+    for i in indexes:
+        for v in check_compatibility(history[i], new, mode):
+            found.append(Violation(v.pointer, v.rule, v.message, v.direction, i))
+    return found
+
+
+def check_compatibility_transitive(
+    versions: Sequence[Mapping[str, Any] | bool], mode: Compatibility | str
+) -> list[Violation]:
+    """The last of `versions` (oldest first) against every earlier one, whatever `mode`'s
+    TRANSITIVE flag says."""
+    if len(versions) < 2:
+        return []
+    base = Compatibility(mode).base
+    transitive = base if base is Compatibility.NONE else Compatibility(f"{base.value}_TRANSITIVE")
+    return check_history(versions[:-1], versions[-1], transitive)
+
+
+def _types(schema: Mapping[str, Any]) -> frozenset[str]:
+    raw = schema.get("type")
+    if raw is None:
+        return ALL_TYPES
+    types = frozenset([raw] if isinstance(raw, str) else raw)
+    return types | {"integer"} if "number" in types else types
+
+
+def _strip(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _strip(v) for k, v in schema.items() if k not in ANNOTATIONS}
+    if isinstance(schema, list):
+        return [_strip(v) for v in schema]
+    return schema
+
+
+def _canon(schema: Any) -> str:
+    return json.dumps(_strip(schema), sort_keys=True, default=str)
+
+
+def _num(value: Any) -> Fraction | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return Fraction(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _lower(s: Mapping[str, Any], integer: bool) -> tuple[Fraction, bool] | None:
+    """The tighter lower bound as (value, exclusive); integers get inclusive bounds."""
+    bounds = []
+    if (v := _num(s.get("minimum"))) is not None:
+        bounds.append((v, False))
+    if (v := _num(s.get("exclusiveMinimum"))) is not None:
+        bounds.append((Fraction(math.floor(v) + 1), False) if integer else (v, True))
+    return max(bounds, key=lambda b: (b[0], b[1])) if bounds else None
+
+
+def _upper(s: Mapping[str, Any], integer: bool) -> tuple[Fraction, bool] | None:
+    bounds = []
+    if (v := _num(s.get("maximum"))) is not None:
+        bounds.append((v, False))
+    if (v := _num(s.get("exclusiveMaximum"))) is not None:
+        bounds.append((Fraction(math.ceil(v) - 1), False) if integer else (v, True))
+    return min(bounds, key=lambda b: (b[0], not b[1])) if bounds else None
+
+
+def _merge(base: Mapping[str, Any], extra: Mapping[str, Any] | bool) -> Mapping[str, Any] | bool:
+    """An approximation of allOf(base, extra) as one schema. Where it cannot intersect two
+    values it keeps one of them, which only widens the result: safe for the `sub` side."""
+    if extra is False:
+        return False
+    if extra is True:
+        return base
+    merged = dict(base)
+    for key, value in extra.items():
+        if key not in merged:
+            merged[key] = value
+        elif key == "required":
+            merged[key] = sorted(set(merged[key]) | set(value))
+        elif key == "properties":
+            props = dict(merged[key])
+            for name, sub in value.items():
+                props[name] = {"allOf": [props[name], sub]} if name in props else sub
+            merged[key] = props
+        elif key == "type":
+            a, b = _types(merged), _types(extra)
+            both = sorted(a & b)
+            merged[key] = both if len(both) != 1 else both[0]
+        elif key in ("minimum", "minLength", "minItems", "minProperties"):
+            merged[key] = max(merged[key], value)
+        elif key in ("maximum", "maxLength", "maxItems", "maxProperties"):
+            merged[key] = min(merged[key], value)
+        elif key == "additionalProperties" and value is False:
+            merged[key] = False
+    return merged
+
+
+def _finite(s: Mapping[str, Any]) -> list[Any] | None:
+    if "const" in s:
+        return [s["const"]]
+    if isinstance(s.get("enum"), list):
+        return list(s["enum"])
+    return None
+
+
+class _Subset:
+    """Finds ways an instance valid under `sub` could be invalid under `sup`."""
+
+    def __init__(self, sub: Any, sup: Any, *, sup_is_new: bool) -> None:
+        self.sub_root = sub
+        self.sup_root = sup
+        self.sup_is_new = sup_is_new
+        self.direction = "backward" if sup_is_new else "forward"
+        self.found: list[Violation] = []
+        self.seen: set[tuple[int, int]] = set()
+        # Keeps every schema whose id() is in `seen` alive, so ids cannot be reused.
+        self.keep: list[Any] = []
+
+    def run(self) -> list[Violation]:
+        self.check(self.sub_root, self.sup_root, "", 0, ())
+        unique = {(v.pointer, v.rule, v.message): v for v in self.found}
+        return sorted(unique.values(), key=lambda v: (v.pointer, v.rule))
+
+    # -- helpers ----------------------------------------------------------------------------
+    def fail(self, ptr: str, narrow: str, widen: str, message: str) -> None:
+        """narrow: the rule when sup is the new schema (new rejects what old accepted)."""
+        rule = narrow if self.sup_is_new else widen
+        self.found.append(Violation(ptr, rule, message, self.direction))
+
+    def unproven(self, ptr: str, rule: str, what: str) -> None:
+        self.found.append(Violation(ptr, rule, f"{what}: {CANNOT_PROVE}", self.direction))
+
+    @property
+    def sub_name(self) -> str:
+        return "old" if self.sup_is_new else "new"
+
+    @property
+    def sup_name(self) -> str:
+        return "new" if self.sup_is_new else "old"
+
+    def deref(self, schema: Any, root: Any, ptr: str) -> Any:
+        for _ in range(MAX_DEPTH):
+            if not isinstance(schema, dict) or "$ref" not in schema:
+                return schema
+            ref = schema["$ref"]
+            target: Any = root
+            if not isinstance(ref, str) or not ref.startswith("#"):
+                self.unproven(ptr, "ref-unresolved", f"$ref {ref!r} is not local to the schema")
+                return root is self.sub_root
+            for raw in [t for t in ref[1:].split("/") if t]:
+                token = raw.replace("~1", "/").replace("~0", "~")
+                if isinstance(target, dict) and token in target:
+                    target = target[token]
+                else:
+                    self.unproven(ptr, "ref-unresolved", f"$ref {ref!r} names nothing")
+                    return root is self.sub_root
+            siblings = {
+                k: v
+                for k, v in schema.items()
+                if k not in ("$ref", "$defs", "definitions") and k not in ANNOTATIONS
+            }
+            # Without siblings keep the target itself: its identity detects recursion.
+            schema = _merge(target, siblings) if siblings and isinstance(target, dict) else target
+        return schema
+
+    def trial(self, sub: Any, sup: Any, ptr: str, depth: int) -> list[Violation]:
+        probe = _Subset(self.sub_root, self.sup_root, sup_is_new=self.sup_is_new)
+        probe.seen = set(self.seen)
+        probe.keep = self.keep
+        probe.check(sub, sup, ptr, depth, ())
+        return probe.found
+
+    def valid(self, value: Any, schema: Any, root: Any) -> bool:
+        if isinstance(schema, bool):
+            return schema
+        wrapper = dict(schema)
+        for defs in ("$defs", "definitions"):
+            if isinstance(root, dict) and defs in root and defs not in wrapper:
+                wrapper[defs] = root[defs]
+        try:
+            return bool(Draft202012Validator(wrapper).is_valid(value))
+        except Exception:  # unresolvable refs and the like: cannot prove validity
+            return False
+
+    # -- the check ----------------------------------------------------------------------------
+    def check(
+        self, sub: Any, sup: Any, ptr: str, depth: int, exclusive_of: tuple[Any, ...]
+    ) -> None:
+        if depth > MAX_DEPTH:
+            self.unproven(ptr, "too-deep", f"schemas nested deeper than {MAX_DEPTH} levels")
+            return
+        sub = self.deref(sub, self.sub_root, ptr)
+        sup = self.deref(sup, self.sup_root, ptr)
+        if sub is False or sup is True or sup == {}:
+            return
+        if sub is True:
+            sub = {}
+        if sup is False:
+            self.fail(
+                ptr,
+                "schema-closed",
+                "schema-opened",
+                f"the {self.sup_name} schema accepts nothing here, the {self.sub_name} did",
+            )
+            return
+        if not isinstance(sub, dict) or not isinstance(sup, dict):
+            self.unproven(ptr, "schema-invalid", "not a schema")
+            return
+        key = (id(sub), id(sup))
+        if key in self.seen:  # recursive schemas: the pair is already being checked
+            return
+        self.seen.add(key)
+        self.keep.append((sub, sup))
+        if "$ref" not in json.dumps(sub, default=str) and _canon(sub) == _canon(sup):
+            return
+        # Composition on the sub side: each branch (with the shared keywords) must fit.
+        for word in ("anyOf", "oneOf"):
+            if isinstance(sub.get(word), list):
+                base = {k: v for k, v in sub.items() if k != word}
+                branches = [_merge(base, b) for b in sub[word]]
+                for i, branch in enumerate(branches):
+                    others = (
+                        tuple(b for j, b in enumerate(branches) if j != i)
+                        if word == "oneOf"
+                        else ()
+                    )
+                    self.check(branch, sup, join(ptr, word, i), depth + 1, others)
+                return
+        if isinstance(sub.get("allOf"), list):
+            merged: Any = {k: v for k, v in sub.items() if k != "allOf"}
+            for member in sub["allOf"]:
+                member = self.deref(member, self.sub_root, ptr)
+                merged = _merge(merged, member) if merged is not False else False
+            self.check(merged, sup, ptr, depth + 1, exclusive_of)
+            return
+        # Finite sub: exact, value by value.
+        values = _finite(sub)
+        if values is not None:
+            self.check_values(sub, sup, values, ptr)
+            return
+        if _finite(sup) is not None:
+            word = "const" if "const" in sup else "enum"
+            self.fail(
+                join(ptr, word),
+                f"{word}-added",
+                f"{word}-removed",
+                f"the {self.sup_name} schema allows only {_finite(sup)!r} here, "
+                f"the {self.sub_name} allowed any value of its type",
+            )
+            return
+        # Composition on the sup side.
+        if isinstance(sup.get("allOf"), list):
+            for i, member in enumerate(sup["allOf"]):
+                self.check(sub, member, join(ptr, "allOf", i), depth + 1, exclusive_of)
+            sup = {k: v for k, v in sup.items() if k != "allOf"}
+        for word in ("anyOf", "oneOf"):
+            if isinstance(sup.get(word), list):
+                base = {k: v for k, v in sup.items() if k != word}
+                self.check_branches(sub, base, sup[word], word, ptr, depth, exclusive_of)
+                return
+        self.check_plain(sub, sup, ptr, depth)
+
+    def check_values(self, sub: Mapping[str, Any], sup: Any, values: list[Any], ptr: str) -> None:
+        rejected = [
+            v
+            for v in values
+            if self.valid(v, sub, self.sub_root) and not self.valid(v, sup, self.sup_root)
+        ]
+        if rejected:
+            word = "const" if "const" in sub else "enum"
+            self.fail(
+                join(ptr, word),
+                f"{word}-narrowed",
+                f"{word}-widened",
+                f"value(s) {rejected!r} valid under the {self.sub_name} schema are "
+                f"rejected by the {self.sup_name} one",
+            )
+
+    def check_branches(
+        self,
+        sub: Mapping[str, Any],
+        base: Mapping[str, Any],
+        branches: list[Any],
+        word: str,
+        ptr: str,
+        depth: int,
+        exclusive_of: tuple[Any, ...],
+    ) -> None:
+        merged = [_merge(base, self.deref(b, self.sup_root, ptr)) for b in branches]
+        trials = [self.trial(sub, b, join(ptr, word, i), depth + 1) for i, b in enumerate(merged)]
+        fitting = [i for i, t in enumerate(trials) if not t]
+        if not fitting:
+            best = min(range(len(trials)), key=lambda i: len(trials[i])) if trials else 0
+            reasons = "; ".join(v.message for v in trials[best][:3]) if trials else "no branches"
+            self.fail(
+                join(ptr, word),
+                f"{word}-narrowed",
+                f"{word}-widened",
+                f"no branch of the {self.sup_name} {word} accepts every payload the "
+                f"{self.sub_name} schema accepts here (closest branch {best}: {reasons})",
+            )
+            return
+        if word == "oneOf":
+            chosen = fitting[0]
+            theirs = {_canon(o) for o in exclusive_of}
+            for k, other in enumerate(merged):
+                if k == chosen or _canon(other) in theirs or _disjoint(sub, other):
+                    continue
+                self.unproven(
+                    join(ptr, "oneOf", k),
+                    "one-of-overlap",
+                    f"a payload may match both branch {chosen} and branch {k} of the "
+                    f"{self.sup_name} oneOf (then it matches neither)",
+                )
+
+    def check_plain(
+        self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str, depth: int
+    ) -> None:
+        sub_types, sup_types = _types(sub), _types(sup)
+        lost = sub_types - sup_types
+        if lost:
+            self.fail(
+                join(ptr, "type"),
+                "type-narrowed",
+                "type-widened",
+                f"the {self.sub_name} schema accepts {sorted(lost)} here, the "
+                f"{self.sup_name} does not",
+            )
+        common = sub_types & sup_types
+        for word in sorted(set(sup) - HANDLED - ANNOTATIONS):
+            if _canon(sub.get(word)) != _canon(sup.get(word)) and not word.startswith("x-"):
+                self.unproven(join(ptr, word), f"{word}-changed", f"{word!r} differs")
+        if "string" in common:
+            self.check_string(sub, sup, ptr)
+        if common & {"number", "integer"}:
+            self.check_number(sub, sup, ptr, integer="number" not in common)
+        if "array" in common:
+            self.check_array(sub, sup, ptr, depth)
+        if "object" in common:
+            self.check_object(sub, sup, ptr, depth)
+
+    def bound(
+        self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str, word: str, lower: bool
+    ) -> None:
+        mine, theirs = sub.get(word), sup.get(word)
+        if theirs is None:
+            return
+        if mine is None or (mine < theirs if lower else mine > theirs):
+            change = ("increased" if lower else "decreased") if mine is not None else "added"
+            widen = ("decreased" if lower else "increased") if mine is not None else "removed"
+            self.fail(
+                join(ptr, word),
+                f"{word}-{change}",
+                f"{word}-{widen}",
+                f"{word} is {theirs} in the {self.sup_name} schema, "
+                f"{'absent' if mine is None else mine} in the {self.sub_name}",
+            )
+
+    def check_string(self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str) -> None:
+        self.bound(sub, sup, ptr, "minLength", lower=True)
+        self.bound(sub, sup, ptr, "maxLength", lower=False)
+        if "pattern" in sup and sub.get("pattern") != sup["pattern"]:
+            if "pattern" in sub:
+                self.unproven(
+                    join(ptr, "pattern"),
+                    "pattern-changed",
+                    f"pattern changed from {sub['pattern']!r} to {sup['pattern']!r}"
+                    if self.sup_is_new
+                    else f"pattern changed from {sup['pattern']!r} to {sub['pattern']!r}",
+                )
+            else:
+                self.fail(
+                    join(ptr, "pattern"),
+                    "pattern-added",
+                    "pattern-removed",
+                    f"the {self.sup_name} schema requires pattern {sup['pattern']!r}",
+                )
+        if "format" in sup and sub.get("format") != sup["format"]:
+            self.fail(
+                join(ptr, "format"),
+                "format-added" if "format" not in sub else "format-changed",
+                "format-removed" if "format" not in sub else "format-changed",
+                f"the {self.sup_name} schema requires format {sup['format']!r}, the "
+                f"{self.sub_name} {sub.get('format', 'none')!r}",
+            )
+
+    def check_number(
+        self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str, *, integer: bool
+    ) -> None:
+        for lower in (True, False):
+            mine = _lower(sub, integer) if lower else _upper(sub, integer)
+            theirs = _lower(sup, integer) if lower else _upper(sup, integer)
+            if theirs is None:
+                continue
+            ok = mine is not None and (
+                (theirs[0] < mine[0] if lower else theirs[0] > mine[0])
+                or (theirs[0] == mine[0] and (not theirs[1] or mine[1]))
+            )
+            if not ok:
+                word = "minimum" if lower else "maximum"
+                tighter = "increased" if lower else "decreased"
+                looser = "decreased" if lower else "increased"
+                shown = "none" if mine is None else f"{float(mine[0]):g}{' (exclusive)' * mine[1]}"
+                self.fail(
+                    join(ptr, word),
+                    f"{word}-{tighter}" if mine else f"{word}-added",
+                    f"{word}-{looser}" if mine else f"{word}-removed",
+                    f"{word} is {float(theirs[0]):g}{' (exclusive)' * theirs[1]} in the "
+                    f"{self.sup_name} schema, {shown} in the {self.sub_name}",
+                )
+        theirs_m = _num(sup.get("multipleOf"))
+        if theirs_m:
+            mine_m = _num(sub.get("multipleOf")) or (Fraction(1) if integer else None)
+            if mine_m is None or (mine_m / theirs_m).denominator != 1:
+                self.fail(
+                    join(ptr, "multipleOf"),
+                    "multipleOf-changed",
+                    "multipleOf-changed",
+                    f"multipleOf {sup['multipleOf']} in the {self.sup_name} schema does not "
+                    f"divide the {self.sub_name} one ({sub.get('multipleOf', 'none')})",
+                )
+
+    def check_array(
+        self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str, depth: int
+    ) -> None:
+        self.bound(sub, sup, ptr, "minItems", lower=True)
+        self.bound(sub, sup, ptr, "maxItems", lower=False)
+        if sup.get("uniqueItems") and not sub.get("uniqueItems"):
+            self.fail(
+                join(ptr, "uniqueItems"),
+                "uniqueItems-added",
+                "uniqueItems-removed",
+                f"the {self.sup_name} schema requires unique items, the {self.sub_name} did not",
+            )
+        sub_prefix, sup_prefix = sub.get("prefixItems") or [], sup.get("prefixItems") or []
+        sub_rest, sup_rest = sub.get("items", True), sup.get("items", True)
+        for i in range(max(len(sub_prefix), len(sup_prefix))):
+            a = sub_prefix[i] if i < len(sub_prefix) else sub_rest
+            b = sup_prefix[i] if i < len(sup_prefix) else sup_rest
+            self.check(a, b, join(ptr, "prefixItems", i), depth + 1, ())
+        self.check(sub_rest, sup_rest, join(ptr, "items"), depth + 1, ())
+
+    def check_object(
+        self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str, depth: int
+    ) -> None:
+        self.bound(sub, sup, ptr, "minProperties", lower=True)
+        self.bound(sub, sup, ptr, "maxProperties", lower=False)
+        sub_req, sup_req = set(sub.get("required", [])), set(sup.get("required", []))
+        for name in sorted(sup_req - sub_req):
+            self.fail(
+                join(ptr, "required"),
+                "required-added",
+                "required-removed",
+                f"property {name!r} is required in the {self.sup_name} schema, optional "
+                f"in the {self.sub_name}",
+            )
+        sub_pp, sup_pp = sub.get("patternProperties") or {}, sup.get("patternProperties") or {}
+        if _canon(sub_pp) != _canon(sup_pp) and (
+            sup_pp or sup.get("additionalProperties", True) is not True
+        ):
+            self.unproven(
+                join(ptr, "patternProperties"),
+                "patternProperties-changed",
+                "patternProperties differ",
+            )
+        sub_props, sup_props = sub.get("properties") or {}, sup.get("properties") or {}
+        sub_add, sup_add = (
+            sub.get("additionalProperties", True),
+            sup.get("additionalProperties", True),
+        )
+        for name in sorted(set(sub_props) | set(sup_props)):
+            where = join(ptr, "properties", name)
+            if (
+                _matches(name, sub_pp)
+                and _matches(name, sup_pp)
+                and name not in sub_props
+                and name not in sup_props
+            ):
+                continue
+            mine = sub_props.get(name, sub_add if not _matches(name, sub_pp) else True)
+            theirs = sup_props.get(name, sup_add if not _matches(name, sup_pp) else True)
+            if name not in sup_props and theirs is False and mine is not False:
+                self.fail(
+                    where,
+                    "property-removed-closed-content",
+                    "property-added-closed-content",
+                    f"property {name!r} is declared in the {self.sub_name} schema but the "
+                    f"{self.sup_name} one does not declare it and forbids additional "
+                    "properties",
+                )
+            elif (
+                name not in sub_props
+                and mine is True
+                and self.trial(True, theirs, where, depth + 1)
+            ):
+                self.fail(
+                    where,
+                    "property-added-open-content",
+                    "property-removed-open-content",
+                    f"property {name!r} is constrained in the {self.sup_name} schema only, "
+                    f"and the {self.sub_name} schema is open (any value was allowed)",
+                )
+            else:
+                self.check(mine, theirs, where, depth + 1, ())
+        if sub_add is not False and sup_add is False:
+            self.fail(
+                join(ptr, "additionalProperties"),
+                "additionalProperties-closed",
+                "additionalProperties-opened",
+                f"the {self.sup_name} schema forbids undeclared properties, the "
+                f"{self.sub_name} allowed them",
+            )
+        elif sub_add is not False and sup_add is not True:
+            self.check(sub_add, sup_add, join(ptr, "additionalProperties"), depth + 1, ())
+
+
+def _matches(name: str, patterns: Mapping[str, Any]) -> bool:
+    import re
+
+    for pattern in patterns:
+        try:
+            if re.search(pattern, name):
+                return True
+        except re.error:
+            return True
+    return False
+
+
+def _disjoint(a: Any, b: Any) -> bool:
+    """Provably no instance is valid under both (types, or a required discriminator property
+    whose allowed values differ)."""
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping):
+        return a is False or b is False
+    if not (_types(a) & _types(b)):
+        return True
+    a_props, b_props = a.get("properties") or {}, b.get("properties") or {}
+    for name in set(a.get("required", [])) & set(a_props) & set(b_props):
+        av, bv = a_props[name], b_props[name]
+        if isinstance(av, Mapping) and isinstance(bv, Mapping):
+            fa, fb = _finite(av), _finite(bv)
+            if fa is not None and fb is not None and not any(x == y for x in fa for y in fb):
+                return True
+    return False
