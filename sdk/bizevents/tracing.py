@@ -10,6 +10,14 @@ import contextlib
 import re
 from collections.abc import Iterator
 from contextvars import ContextVar
+from typing import Any
+
+try:  # optional dependency, looked up once: a failed import on every publish is costly
+    from opentelemetry import trace as _otel_trace
+except ImportError:  # pragma: no cover - depends on the environment
+    _otel_trace = None
+
+_otel: Any = _otel_trace
 
 _current: ContextVar[str | None] = ContextVar("bizevents_traceparent", default=None)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -32,11 +40,9 @@ def current_traceparent() -> str | None:
     value = _current.get()
     if value:
         return value
-    try:
-        from opentelemetry import trace  # optional dependency
-    except ImportError:
+    if _otel is None:
         return None
-    ctx = trace.get_current_span().get_span_context()
+    ctx = _otel.get_current_span().get_span_context()
     if not ctx.is_valid:
         return None
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"

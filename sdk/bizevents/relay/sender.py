@@ -61,18 +61,19 @@ class BatchSender:
         self.mode = mode
         self._partitioner = DefaultPartitioner()
 
-    async def _partition_of(self, topic: str, key: bytes | None) -> int:
-        partitions = sorted(await self.producer.partitions_for(topic))
-        # The same murmur2 partitioner as the Java client: a key lands where other producers put it.
-        return int(self._partitioner(key, partitions, partitions))
-
     async def send(self, rows: Sequence[Row]) -> SendResult:
         groups: dict[tuple[str, int], list[tuple[Row, tuple[bytes | None, bytes, Any]]]] = (
             defaultdict(list)
         )
+        partitions_of: dict[str, list[int]] = {}
         for row in rows:
             record = to_kafka(row.envelope, self.mode)
-            partition = await self._partition_of(row.topic, record[0])
+            partitions = partitions_of.get(row.topic)
+            if partitions is None:
+                partitions = sorted(await self.producer.partitions_for(row.topic))
+                partitions_of[row.topic] = partitions
+            # The Java client's murmur2 partitioner: a key lands where other producers put it.
+            partition = self._partitioner(record[0], partitions, partitions)
             groups[(row.topic, partition)].append((row, record))
         results = await asyncio.gather(
             *(self._send_partition(t, p, items) for (t, p), items in groups.items()),

@@ -1,0 +1,323 @@
+"""Publishing benchmark: outbox + relay against raw baselines measured in the same run.
+
+    .venv/bin/python bench/publish.py [--events 100000] [--seconds 5]
+
+Needs `bizevents dev up`. Prints a table and writes bench/results/publish.json.
+
+Figures:
+  ours batched      end to end: 100 events per transaction (4 writers), relay process running,
+                    until every event is acknowledged by Kafka and deleted from the outbox
+  I                 asyncpg bulk INSERT of the same rows (100 per transaction, unnest), no relay
+  R                 raw claim + DELETE of those rows (1000 per round), no Kafka
+  P                 raw aiokafka send_batch of the same records (idempotent, acks=all)
+  floor             1 / (1/I + 1/R + 1/P): the three steps done back to back
+  ours single       one event per transaction, 32 concurrent writers (publish side)
+  raw single        one plain one-row INSERT per transaction, 32 concurrent writers
+  latency           commit-to-Kafka-ack at a steady 1,000 events/s: broker append time
+                    (LogAppendTime topic) minus the writer's commit time
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bizevents.app import Event, Events
+from bizevents.contracts import load_contracts
+from bizevents.envelope import to_kafka
+from bizevents.kafka import make_producer
+from bizevents.settings import ConnectionSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+TYPE = "com.acme.orders.OrderPlaced.v1"
+BIZEVENTS = str(Path(sys.executable).parent / "bizevents")
+COLUMNS = (
+    "topic, key, event_id, type, source, time, subject, dataschema, content_type, extensions, data"
+)
+
+
+def payload(i: int) -> dict[str, Any]:
+    return {
+        "order_id": f"o-{i}",
+        "customer_id": f"c-{i % 977}",
+        "total": round(10 + i % 500 * 1.37, 2),
+        "currency": "EUR",
+        "items": [{"sku": f"sku-{i % 31}", "quantity": 1 + i % 3}],
+    }
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.settings = ConnectionSettings()
+        self.schema = f"bench_{uuid.uuid4().hex[:8]}"
+        self.contracts = load_contracts(ROOT / "contracts")
+        self.events = Events(app="orders", contracts=self.contracts, outbox_schema=self.schema)
+        self.topic = self.contracts.get(TYPE).topic
+        self.results: dict[str, Any] = {}
+
+    # -- set-up -----------------------------------------------------------------------------
+    async def setup(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            if self.topic in await admin.list_topics():
+                await admin.delete_topics([self.topic])
+                await asyncio.sleep(2)
+            # LogAppendTime: the broker stamps each record when it appends it (= when it acks).
+            await admin.create_topics(
+                [NewTopic(self.topic, 3, 1, topic_configs={"message.timestamp.type": "LogAppendTime"})]
+            )
+        finally:
+            await admin.close()
+        self.pool = await asyncpg.create_pool(self.settings.database_url, min_size=4, max_size=40)
+        async with self.pool.acquire() as conn:
+            await self.events.migrate(conn)
+
+    async def teardown(self) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(f"DROP SCHEMA {self.schema} CASCADE")
+        await self.pool.close()
+
+    def relay(self) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "BIZEVENTS_OUTBOX_SCHEMA": self.schema,
+            "BIZEVENTS_DATABASE_URL": self.settings.database_url,
+            "BIZEVENTS_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
+        }
+        return subprocess.Popen(
+            [BIZEVENTS, "relay", "--log-json"], env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    async def pending(self) -> int:
+        return int(await self.pool.fetchval(f"SELECT count(*) FROM {self.schema}.outbox"))
+
+    async def wait_drained(self, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while await self.pending():
+            if time.monotonic() > deadline:
+                raise TimeoutError("outbox not drained")
+            await asyncio.sleep(0.02)
+
+    # -- baselines --------------------------------------------------------------------------
+    def rows(self, n: int) -> list[tuple[Any, ...]]:
+        from bizevents.outbox.writer import _row
+
+        return [_row(self.events.build(TYPE, payload(i))) for i in range(n)]
+
+    async def bulk_insert(self, n: int) -> float:
+        """I: plain INSERT ... SELECT unnest, 100 rows per transaction, 4 writers."""
+        rows = self.rows(n)
+        types = ("text[]", "text[]", "uuid[]", "text[]", "text[]", "timestamptz[]", "text[]",
+                 "text[]", "text[]", "jsonb[]", "bytea[]")  # fmt: skip
+        arrays = ", ".join(f"${i}::{t}" for i, t in enumerate(types, 1))
+        sql = f"INSERT INTO {self.schema}.outbox ({COLUMNS}) SELECT * FROM unnest({arrays})"
+        chunks = [rows[i : i + 100] for i in range(0, n, 100)]
+
+        async def writer(mine: list[list[tuple[Any, ...]]]) -> None:
+            async with self.pool.acquire() as conn:
+                for chunk in mine:
+                    await conn.execute(sql, *(list(c) for c in zip(*chunk, strict=True)))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(writer(chunks[w::4]) for w in range(4)))
+        return n / (time.perf_counter() - start)
+
+    async def claim_delete(self, n: int) -> float:
+        """R: the relay's own claim + delete queries over the rows I left, without Kafka."""
+        assert await self.pending() == n
+        select = (f"SELECT id, topic, key, event_id, type, source, time, subject, dataschema, "
+                  f"content_type, extensions, data FROM {self.schema}.outbox ORDER BY id LIMIT 1000")  # fmt: skip
+        delete = f"DELETE FROM {self.schema}.outbox WHERE id = ANY($1::bigint[])"
+        start = time.perf_counter()
+        async with self.pool.acquire() as conn:
+            while rows := await conn.fetch(select):
+                await conn.execute(delete, [r["id"] for r in rows])
+        return n / (time.perf_counter() - start)
+
+    async def send_batch(self, n: int) -> float:
+        """P: raw aiokafka send_batch of the same records, batches of ~1000 per partition round."""
+        records = [to_kafka(self.events.build(TYPE, payload(i)).envelope) for i in range(n)]
+        producer = make_producer(self.settings.kafka_bootstrap, max_batch_size=1_000_000)
+        await producer.start()
+        try:
+            parts = sorted(await producer.partitions_for(self.topic))
+            start = time.perf_counter()
+            for i in range(0, n, 1000):
+                futures = []
+                for p in parts:
+                    batch = producer.create_batch()
+                    for key, value, headers in records[i + p : i + 1000 : len(parts)]:
+                        batch.append(key=key, value=value, timestamp=None, headers=headers)
+                    batch.close()
+                    futures.append(await producer.send_batch(batch, self.topic, partition=p))
+                await asyncio.gather(*futures)
+            return n / (time.perf_counter() - start)
+        finally:
+            await producer.stop()
+
+    async def single_writers(self, ours: bool, seconds: float, writers: int = 32) -> float:
+        """One event per transaction, `writers` concurrent connections, for `seconds`."""
+        raw_row = self.rows(1)[0]
+        raw_sql = (f"INSERT INTO {self.schema}.outbox ({COLUMNS}) VALUES "
+                   f"({', '.join(f'${i}' for i in range(1, 12))})")  # fmt: skip
+        done = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def writer(w: int) -> None:
+            nonlocal done
+            async with self.pool.acquire() as conn:
+                i = w
+                while time.perf_counter() < stop_at:
+                    async with conn.transaction():
+                        if ours:
+                            await self.events.publish(conn, TYPE, payload(i))
+                        else:
+                            await conn.execute(raw_sql, *raw_row[:2], uuid.uuid4(), *raw_row[3:])
+                    done += 1
+                    i += writers
+
+        start = time.perf_counter()
+        await asyncio.gather(*(writer(w) for w in range(writers)))
+        return done / (time.perf_counter() - start)
+
+    # -- ours -------------------------------------------------------------------------------
+    async def batched_end_to_end(self, n: int) -> float:
+        relay = self.relay()
+        try:
+            await asyncio.sleep(1.0)  # let it become leader and connect to Kafka
+            chunks = [range(i, min(i + 100, n)) for i in range(0, n, 100)]
+
+            async def writer(mine: list[range]) -> None:
+                async with self.pool.acquire() as conn:
+                    for chunk in mine:
+                        async with conn.transaction():
+                            await self.events.publish_many(
+                                conn, [Event(TYPE, payload(i)) for i in chunk]
+                            )
+
+            start = time.perf_counter()
+            await asyncio.gather(*(writer(chunks[w::4]) for w in range(4)))
+            await self.wait_drained()
+            return n / (time.perf_counter() - start)
+        finally:
+            relay.send_signal(signal.SIGTERM)
+            relay.wait(30)
+
+    async def latency(self, rate: int, seconds: float) -> dict[str, float]:
+        """Commit-to-ack latency at a steady rate, relay running."""
+        relay = self.relay()
+        consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.settings.kafka_bootstrap,
+                                    auto_offset_reset="latest")  # fmt: skip
+        await consumer.start()
+        await consumer.seek_to_end()
+        committed: dict[str, float] = {}
+        try:
+            await asyncio.sleep(1.0)
+            interval = 1.0 / rate
+            total = int(rate * seconds)
+            start = time.time()
+
+            async def writer(w: int, writers: int) -> None:
+                async with self.pool.acquire() as conn:
+                    for i in range(w, total, writers):
+                        delay = start + i * interval - time.time()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        async with conn.transaction():
+                            eid = await self.events.publish(conn, TYPE, payload(i))
+                        committed[eid] = time.time()
+
+            await asyncio.gather(*(writer(w, 8) for w in range(8)))
+            achieved = total / (time.time() - start)
+            latencies: list[float] = []
+            deadline = time.monotonic() + 30
+            while len(latencies) < total and time.monotonic() < deadline:
+                for recs in (await consumer.getmany(timeout_ms=500)).values():
+                    for r in recs:
+                        eid = dict(r.headers)["ce_id"].decode()
+                        if eid in committed:
+                            latencies.append(r.timestamp / 1000 - committed[eid])
+        finally:
+            await consumer.stop()
+            relay.send_signal(signal.SIGTERM)
+            relay.wait(30)
+        latencies.sort()
+        q = statistics.quantiles(latencies, n=100, method="inclusive")
+        return {"rate": achieved, "count": len(latencies), "p50_ms": q[49] * 1000,
+                "p99_ms": q[98] * 1000, "max_ms": latencies[-1] * 1000}  # fmt: skip
+
+    # -- run --------------------------------------------------------------------------------
+    async def run(self) -> None:
+        n, secs = self.args.events, self.args.seconds
+        await self.setup()
+        try:
+            r = self.results
+            r["I_bulk_insert"] = await self.bulk_insert(n)
+            r["R_claim_delete"] = await self.claim_delete(n)
+            r["P_send_batch"] = await self.send_batch(n)
+            r["floor"] = 1 / (1 / r["I_bulk_insert"] + 1 / r["R_claim_delete"] + 1 / r["P_send_batch"])
+            r["ours_batched"] = await self.batched_end_to_end(n)
+            r["raw_single_insert"] = await self.single_writers(False, secs)
+            await self.pool.execute(f"TRUNCATE {self.schema}.outbox")
+            r["ours_single"] = await self.single_writers(True, secs)
+            await self.pool.execute(f"TRUNCATE {self.schema}.outbox")
+            r["latency"] = await self.latency(1000, self.args.latency_seconds)
+        finally:
+            await self.teardown()
+
+    def report(self) -> None:
+        r = self.results
+        lat = r["latency"]
+        rows = [
+            ("ours: batched, end to end (100/tx)", r["ours_batched"], "events/s",
+             f"{r['ours_batched'] / r['floor']:.2f}x floor (target >= 0.6x, >= 20k/s)"),
+            ("  I: asyncpg bulk INSERT", r["I_bulk_insert"], "rows/s", ""),
+            ("  R: raw claim + DELETE", r["R_claim_delete"], "rows/s", ""),
+            ("  P: raw aiokafka send_batch", r["P_send_batch"], "msgs/s", ""),
+            ("  floor 1/(1/I+1/R+1/P)", r["floor"], "events/s", ""),
+            ("ours: 1 event/tx, 32 writers", r["ours_single"], "events/s",
+             f"{r['ours_single'] / r['raw_single_insert']:.2f}x raw (target >= 0.8x)"),
+            ("  raw one-row INSERT commit, 32 writers", r["raw_single_insert"], "tx/s", ""),
+            (f"commit->Kafka ack p50 @ {lat['rate']:.0f}/s", lat["p50_ms"], "ms", ""),
+            (f"commit->Kafka ack p99 @ {lat['rate']:.0f}/s", lat["p99_ms"], "ms",
+             "(target <= 25 ms)"),
+        ]  # fmt: skip
+        print(f"\n{'measure':44} {'value':>12}  {'unit':9} note")
+        print("-" * 100)
+        for name, value, unit, note in rows:
+            print(f"{name:44} {value:12,.1f}  {unit:9} {note}")
+        out = ROOT / "bench" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "publish.json").write_text(json.dumps(r, indent=2))
+        print(f"\nwritten to {out / 'publish.json'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    bench = Bench(parser.parse_args())
+    asyncio.run(bench.run())
+    bench.report()
+
+
+if __name__ == "__main__":
+    main()
