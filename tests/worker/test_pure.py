@@ -1,0 +1,265 @@
+"""Unit tests of the worker's pure logic: offset tracker, key lanes, holds, backoff, headers."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import BaseModel
+
+from bizevents.errors import ConfigurationError
+from bizevents.worker import Context, RetryPolicy, Router, WorkerSettings
+from bizevents.worker.backoff import backoff_delay, delay_label
+from bizevents.worker.deadletter import (
+    H_ATTEMPTS,
+    H_DUE,
+    H_FIRST,
+    H_STAGE,
+    DeadLetter,
+    FailureState,
+    original_headers,
+    short_stack,
+)
+from bizevents.worker.keys import Holds, KeyLanes
+from bizevents.worker.offsets import OffsetTracker
+
+
+class TestOffsetTracker:
+    def test_commits_only_below_the_lowest_open_offset(self) -> None:
+        t = OffsetTracker()
+        for o in range(10, 15):
+            t.add(o)
+        assert t.committable() is None  # nothing done: committing 10 would be a no-op
+        t.done(12)
+        t.done(13)
+        assert t.committable() is None  # 10 and 11 still open
+        t.done(10)
+        assert t.committable() == 11
+        t.done(11)
+        assert t.committable() == 14
+        t.done(14)
+        assert t.committable() == 15
+        assert t.pending == 0
+
+    def test_committed_offset_is_not_reported_again(self) -> None:
+        t = OffsetTracker()
+        t.add(0)
+        t.add(1)
+        t.done(0)
+        assert t.committable() == 1
+        t.committed(1)
+        assert t.committable() is None
+        assert t.position == 1
+
+    def test_gaps_from_transaction_markers(self) -> None:
+        t = OffsetTracker()
+        for o in (5, 7, 9):
+            t.add(o)
+        t.done(7)
+        t.done(9)
+        assert t.committable() is None
+        t.done(5)
+        assert t.committable() == 10
+
+    def test_done_is_idempotent_and_ignores_unknown(self) -> None:
+        t = OffsetTracker()
+        t.add(3)
+        t.add(4)
+        t.done(4)
+        t.done(4)
+        t.done(99)
+        t.done(1)
+        assert t.pending == 2
+        assert t.committable() is None
+
+    def test_rejects_out_of_order_add(self) -> None:
+        t = OffsetTracker()
+        t.add(5)
+        with pytest.raises(ValueError, match="fetch order"):
+            t.add(5)
+
+    def test_random_completion_order_never_passes_an_open_offset(self) -> None:
+        rng = random.Random(7)
+        t = OffsetTracker()
+        offsets = list(range(1000))
+        for o in offsets:
+            t.add(o)
+        rng.shuffle(offsets)
+        finished: set[int] = set()
+        for o in offsets:
+            t.done(o)
+            finished.add(o)
+            c = t.committable()
+            if c is not None:
+                assert all(x in finished for x in range(c))
+                t.committed(c)
+        assert t.position == 1000
+
+
+class TestKeyLanes:
+    def test_one_runner_per_key_in_fifo_order(self) -> None:
+        lanes: KeyLanes[str] = KeyLanes()
+        assert lanes.submit(b"a", "a1") is True
+        assert lanes.submit(b"a", "a2") is False
+        assert lanes.submit(b"b", "b1") is True
+        assert lanes.submit(b"a", "a3") is False
+        assert lanes.active == 2
+        assert lanes.queued == 2
+        assert lanes.next(b"a") == "a2"
+        assert lanes.next(b"a") == "a3"
+        assert lanes.next(b"a") is None
+        assert lanes.submit(b"a", "a4") is True  # lane closed: a new runner starts
+        assert lanes.next(b"b") is None
+
+
+class TestHolds:
+    def test_head_is_the_earliest_origin(self) -> None:
+        h = Holds()
+        assert h.is_head(b"k", ("t", 0, 5))  # nothing held: anyone may run
+        h.park(b"k", ("t", 0, 9), 10.0, ("r10", 0))
+        h.park(b"k", ("t", 0, 5), 60.0, ("r60", 0))  # rebuilt after a restart: fetched later
+        head = h.head(b"k")
+        assert head is not None and head.origin == ("t", 0, 5) and head.tier == 60.0
+        assert not h.is_head(b"k", ("t", 0, 9))
+        h.release(b"k", ("t", 0, 5))
+        assert h.is_head(b"k", ("t", 0, 9))
+        h.release(b"k", ("t", 0, 9))
+        assert not h.held(b"k")
+
+    def test_park_moves_an_existing_token(self) -> None:
+        h = Holds()
+        h.park(b"k", ("t", 0, 1), 10.0, ("r10", 1))
+        h.park(b"k", ("t", 0, 1), 60.0, ("r60", 2))
+        assert len(h) == 1
+        head = h.head(b"k")
+        assert head is not None and head.location == ("r60", 2)
+
+    def test_release_locations_of_revoked_partitions(self) -> None:
+        h = Holds()
+        h.park(b"a", ("t", 0, 1), 10.0, ("r", 0))
+        h.park(b"b", ("t", 1, 1), 10.0, ("r", 1))
+        assert h.release_locations({("r", 0)}) == 1
+        assert not h.held(b"a") and h.held(b"b")
+
+
+class TestBackoff:
+    def test_grows_exponentially_with_jitter_and_cap(self) -> None:
+        rng = random.Random(1)
+        for attempt, step in ((1, 0.1), (2, 0.2), (3, 0.4), (10, 2.0)):
+            for _ in range(50):
+                d = backoff_delay(attempt, 0.1, 2.0, rng=rng)
+                assert step / 2 <= d <= step
+
+    def test_attempt_starts_at_one(self) -> None:
+        with pytest.raises(ValueError):
+            backoff_delay(0, 0.1, 1.0)
+
+    def test_labels(self) -> None:
+        assert [delay_label(d) for d in (10, 60, 600, 7200, 0.05, 1.5)] == [
+            "10s",
+            "1m",
+            "10m",
+            "2h",
+            "50ms",
+            "1_5s",
+        ]
+
+
+class TestDeadLetterHeaders:
+    def test_round_trip_and_original_headers_kept(self) -> None:
+        first = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        letter = DeadLetter(
+            group="billing",
+            error="boom",
+            error_type="RuntimeError",
+            stack="x" * 5000,
+            attempts=4,
+            first_failure=first,
+            last_failure=first,
+            original_topic="orders",
+            original_partition=2,
+            original_offset=41,
+            key=b"k",
+            value=b"{}",
+            headers=[("ce_id", b"1"), ("bizevents_replay_id", b"7")],
+        )
+        key, value, headers = letter.retry_record(2, first)
+        assert (key, value) == (b"k", b"{}")
+        names = [n for n, _ in headers]
+        assert names[:2] == ["ce_id", "bizevents_replay_id"]
+        assert dict(headers)["bizevents_stack"] == b"x" * 2048
+        state = FailureState.from_headers(headers)
+        assert (state.attempts, state.stage, state.first_failure) == (4, 2, first)
+        assert state.due_ms == int(first.timestamp() * 1000)
+        assert (state.original_topic, state.original_partition, state.original_offset) == (
+            "orders",
+            2,
+            41,
+        )
+        # The next hop starts from the original headers again: no duplicates pile up.
+        assert original_headers(headers) == letter.headers
+        assert {H_ATTEMPTS, H_FIRST, H_STAGE, H_DUE} <= set(names)
+
+    def test_malformed_headers_fall_back_to_defaults(self) -> None:
+        state = FailureState.from_headers([(H_ATTEMPTS, b"x"), (H_FIRST, b"yesterday")])
+        assert state.attempts == 0 and state.first_failure is None
+
+    def test_short_stack_is_bounded(self) -> None:
+        try:
+            raise RuntimeError("y" * 4000)
+        except RuntimeError as exc:
+            text = short_stack(exc)
+        assert len(text.encode()) <= 2048
+        assert "RuntimeError" in text or text.endswith("y")
+
+
+class Shipped(BaseModel):
+    order_id: str
+
+
+class TestRouter:
+    def test_models_from_annotations(self) -> None:
+        router = Router()
+
+        @router.subscriber("a.v1", "b.v1", group="g")
+        async def typed(event: Shipped, ctx: Context) -> None: ...
+
+        @router.subscriber("c.v1", group="g")
+        async def raw(event: dict[str, object], ctx: Context) -> None: ...
+
+        by_type = router.for_group("g")
+        assert by_type["a.v1"].model_for("b.v1") is Shipped
+        assert by_type["c.v1"].model_for("c.v1") is None
+
+    def test_one_handler_per_type_and_group(self) -> None:
+        router = Router()
+
+        @router.subscriber("a.v1", group="g")
+        async def one(event: dict[str, object], ctx: Context) -> None: ...
+
+        with pytest.raises(ConfigurationError, match="already handles"):
+
+            @router.subscriber("a.v1", group="g")
+            async def two(event: dict[str, object], ctx: Context) -> None: ...
+
+        @router.subscriber("a.v1", group="other")  # another group may
+        async def three(event: dict[str, object], ctx: Context) -> None: ...
+
+    def test_sync_handler_refused(self) -> None:
+        with pytest.raises(ConfigurationError, match="async"):
+            Router().subscriber("a.v1", group="g")(lambda e, c: None)
+
+    def test_policy_defaults_from_settings(self) -> None:
+        router = Router()
+
+        @router.subscriber("a.v1", group="g", retry=RetryPolicy(attempts=5))
+        async def h(event: dict[str, object], ctx: Context) -> None: ...
+
+        settings = WorkerSettings(retry_delays=[1.0, 2.0], retry_backoff_initial=0.01)
+        policy = router.with_policy(settings).subscriptions[0].retry
+        assert policy == RetryPolicy(5, 0.01, settings.retry_backoff_max, (1.0, 2.0))
+
+    def test_settings_reject_bad_delays(self) -> None:
+        with pytest.raises(ValueError, match="positive"):
+            WorkerSettings(retry_delays=[0])
