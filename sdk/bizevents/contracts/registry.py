@@ -25,6 +25,7 @@ import asyncpg
 
 from ..errors import BizEventsError, IncompatibleChangeError, Problem, UnknownEventTypeError
 from ..migrations import checked_identifier, migrate
+from .compat import Violation, check_compatibility
 from .model import Compatibility, ContractSet, EventContract, ServiceDocument, canonical_dumps
 
 DEFAULT_SCHEMA = "bizevents_registry"
@@ -59,8 +60,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-# (old schema, new schema, mode without TRANSITIVE) -> violations (pointer, rule, message).
-Checker = Callable[[Mapping[str, Any], Mapping[str, Any], Compatibility], Sequence[Any]]
+# (old schema, new schema, mode without TRANSITIVE) -> every violation.
+Checker = Callable[[Mapping[str, Any], Mapping[str, Any], Compatibility], Sequence[Violation]]
 
 
 class VersionNotFoundError(BizEventsError):
@@ -174,24 +175,9 @@ def problem_json(problem: Problem) -> dict[str, str]:
     }
 
 
-def _default_checker() -> Checker:
-    # Imported late: the checker module is the contracts package's, and only writes need it.
-    from . import check_compatibility
-
-    checker: Checker = check_compatibility
-    return checker
-
-
-def _violation_problem(violation: Any, where: str) -> Problem:
+def _violation_problem(violation: Violation, where: str) -> Problem:
     """The checker's Violation as a Problem naming the version it was checked against."""
-    if isinstance(violation, Problem):
-        return Problem(violation.message, violation.pointer, where, violation.rule)
-    return Problem(
-        message=str(getattr(violation, "message", violation)),
-        pointer=str(getattr(violation, "pointer", "")),
-        file=where,
-        rule=str(getattr(violation, "rule", "")),
-    )
+    return violation.as_problem(where)
 
 
 def effective_mode(registered: Compatibility, declared: Compatibility) -> Compatibility:
@@ -228,7 +214,7 @@ def compatibility_problems(
         before, after = latest.contract.get(key), getattr(new, key)
         if before != after:
             problems.append(
-                Problem(f"{label} changed from {before!r} to {after!r}", "", where, rule)
+                Problem(f"{label} changed from {before!r} to {after!r}", "/", where, rule)
             )
     targets = history if mode.transitive else history[-1:]
     for old in reversed(targets):
@@ -255,7 +241,7 @@ def removal_problems(
             Problem(
                 f"event type {event_type} was removed from service {latest.service!r}; "
                 "deprecate it in the registry first",
-                "",
+                "/",
                 f"{event_type} v{latest.version}",
                 "event-type-removed",
             )
@@ -272,7 +258,7 @@ def plan_registration(
 ) -> Plan:
     """Decide versions and problems for `contracts` given the registered histories (pure)."""
     plan = Plan()
-    check: Checker | None = checker
+    check = checker or check_compatibility
     for contract in contracts:
         history = list(history_by_type.get(contract.event_type, ()))
         digest = contract.fingerprint()
@@ -282,9 +268,7 @@ def plan_registration(
                 Registration(contract.event_type, existing.version, digest, False)
             )
             continue
-        if history:
-            check = check or _default_checker()
-            plan.problems.extend(compatibility_problems(history, contract, check))
+        plan.problems.extend(compatibility_problems(history, contract, check))
         version = (history[-1].version if history else 0) + 1
         plan.registrations.append(Registration(contract.event_type, version, digest, True))
         plan.new[contract.event_type] = contract
