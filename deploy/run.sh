@@ -75,7 +75,7 @@ case "$cmd" in
     setup
     services_up >/dev/null
     log "demo"
-    exec "$VENV/bin/python" -m bizevents.demo "$@"
+    exec "$VENV/bin/python" examples/demo.py "$@"
     ;;
   *) echo "usage: $0 demo|test|setup" >&2; exit 2 ;;
 esac
