@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import broker, dev, dlq, relay
+from . import broker, contracts, dev, dlq, relay
 from .worker import worker
 
 app = typer.Typer(
@@ -13,6 +13,7 @@ app = typer.Typer(
     help="bizevents: business events between applications.",
 )
 app.add_typer(dev.app, name="dev")
+app.add_typer(contracts.app, name="contracts")
 app.add_typer(broker.app, name="broker")
 app.add_typer(dlq.app, name="dlq")
 app.command("replay")(dlq.replay_group)

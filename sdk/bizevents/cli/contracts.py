@@ -1,0 +1,258 @@
+"""`bizevents contracts lint|diff|check|codegen|register`.
+
+Human output is rich tables; `--json` prints one JSON document on stdout for machines (and
+sends anything human to stderr). Exit codes: 0 fine, 1 invalid contracts or a breaking change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..contracts import ContractDiff, ContractSet, diff_contracts, load_contracts
+from ..contracts.settings import ContractsSettings
+from ..errors import BizEventsError, ProblemsError
+
+app = typer.Typer(no_args_is_help=True, help="Lint, diff, check and generate code from contracts.")
+
+PATH = typer.Argument(
+    None, help="Contracts folder or file (default: BIZEVENTS_CONTRACTS_PATH or ./contracts)."
+)
+JSON_OUT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+MODE_COLUMNS = ("BACKWARD", "FORWARD", "FULL", "NONE")
+
+
+def _path(path: Path | None) -> Path:
+    return path if path is not None else ContractsSettings().contracts_path
+
+
+def _emit(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _fail(exc: BizEventsError, as_json: bool) -> typer.Exit:
+    """Report an error (every problem when it carries several) and exit 1."""
+    if as_json:
+        problems = exc.problems if isinstance(exc, ProblemsError) else []
+        _emit(
+            {
+                "ok": False,
+                "error": exc.summary if isinstance(exc, ProblemsError) else str(exc),
+                "problems": [
+                    {"file": p.file, "pointer": p.pointer, "rule": p.rule, "message": p.message}
+                    for p in problems
+                ],
+            }
+        )
+        return typer.Exit(1)
+    console = Console(stderr=True)
+    if isinstance(exc, ProblemsError):
+        console.print(f"[red]error:[/red] {exc.summary}")
+        table = Table(title_justify="left")
+        for column in ("file", "pointer", "rule", "problem"):
+            table.add_column(column, overflow="fold")
+        for p in exc.problems:
+            table.add_row(p.file, p.pointer or "/", p.rule, p.message)
+        console.print(table)
+    else:
+        console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+def _load(path: Path, as_json: bool) -> ContractSet:
+    try:
+        return load_contracts(path)
+    except BizEventsError as exc:
+        raise _fail(exc, as_json) from exc
+
+
+def _events_table(contracts: ContractSet) -> Table:
+    table = Table(title=f"{len(contracts)} event types", title_justify="left")
+    for column in ("service", "event type", "topic", "key", "mode", "publishers", "subscribers"):
+        table.add_column(column, overflow="fold")
+    for c in contracts:
+        table.add_row(
+            c.service,
+            c.event_type,
+            c.topic,
+            c.key_field or "-",
+            c.compatibility.value,
+            ", ".join(c.publishers),
+            ", ".join(c.subscribers) or "-",
+        )
+    return table
+
+
+def _changes_table(diff: ContractDiff, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("event type", "change", "where", *MODE_COLUMNS, "details"):
+        table.add_column(column, overflow="fold")
+    for change in diff.changes:
+        marks = [
+            "[red]breaking[/red]" if change.breaking.get(m) else "[green]ok[/green]"
+            for m in MODE_COLUMNS
+        ]
+        table.add_row(
+            change.event_type, change.rule or change.kind, change.pointer, *marks, change.message
+        )
+    return table
+
+
+@app.command()
+def lint(path: Path | None = PATH, as_json: bool = JSON_OUT) -> None:
+    """Check the contracts (YAML, AsyncAPI 3.0, $refs, extensions, payload schemas); every
+    problem is listed, exit 1 on any."""
+    contracts = _load(_path(path), as_json)
+    if as_json:
+        _emit(
+            {
+                "ok": True,
+                "services": sorted(contracts.services),
+                "events": [
+                    {
+                        "event_type": c.event_type,
+                        "service": c.service,
+                        "topic": c.topic,
+                        "key_field": c.key_field,
+                        "compatibility": c.compatibility.value,
+                        "fingerprint": c.fingerprint(),
+                    }
+                    for c in contracts
+                ],
+            }
+        )
+        return
+    console = Console()
+    console.print(_events_table(contracts))
+    console.print(f"[green]ok[/green]: {len(contracts.services)} services, {len(contracts)} events")
+
+
+@app.command()
+def diff(
+    old: Path = typer.Argument(..., help="The old contracts (folder or file)."),
+    new: Path = typer.Argument(..., help="The new contracts (folder or file)."),
+    as_json: bool = JSON_OUT,
+) -> None:
+    """Every change from OLD to NEW, classified breaking or not under each compatibility mode."""
+    result = diff_contracts(_load(old, as_json), _load(new, as_json))
+    if as_json:
+        _emit(result.to_dict())
+        return
+    console = Console()
+    if not result.changes:
+        console.print("no changes")
+        return
+    console.print(_changes_table(result, f"{len(result.changes)} change(s) from {old} to {new}"))
+    console.print(f"{len(result.breaking())} change(s) break their event type's own mode")
+
+
+def _report_check(result: ContractDiff, against: str, as_json: bool) -> int:
+    breaking = result.breaking()
+    if as_json:
+        _emit({"ok": not breaking, "against": against, **result.to_dict()})
+    else:
+        console = Console()
+        if result.changes:
+            console.print(_changes_table(result, f"Changes since {against}"))
+        if breaking:
+            console.print(
+                f"[red]{len(breaking)} breaking change(s)[/red] under the event types' modes: "
+                + ", ".join(sorted({f"{c.event_type} ({c.rule})" for c in breaking}))
+            )
+        else:
+            console.print(f"[green]compatible with {against}[/green]")
+    return 1 if breaking else 0
+
+
+@app.command()
+def check(
+    path: Path | None = PATH,
+    against_git: str | None = typer.Option(
+        None, "--against-git", metavar="REF", help="Compare with the contracts at this git ref."
+    ),
+    against_registry: bool = typer.Option(
+        False, "--against-registry", help="Compare with the contract registry (PostgreSQL)."
+    ),
+    schema: str | None = typer.Option(
+        None, "--schema", envvar="BIZEVENTS_REGISTRY_SCHEMA", help="Registry schema."
+    ),
+    as_json: bool = JSON_OUT,
+) -> None:
+    """For CI: compare the working tree's contracts with a git ref or the registry; exit 1 on a
+    breaking change (judged by each event type's own compatibility mode)."""
+    if (against_git is None) == (not against_registry):
+        raise typer.BadParameter("give exactly one of --against-git REF or --against-registry")
+    folder = _path(path)
+    contracts = _load(folder, as_json)
+    code = 0
+    if against_git is not None:
+        from ..contracts.gitref import load_contracts_at_ref
+
+        try:
+            baseline = load_contracts_at_ref(folder, against_git)
+        except BizEventsError as exc:
+            raise _fail(exc, as_json) from exc
+        code = _report_check(
+            diff_contracts(baseline or ContractSet({}), contracts), f"git {against_git}", as_json
+        )
+    else:
+        from . import registry
+
+        options: dict[str, Any] = {"as_json": as_json}
+        if schema is not None:
+            options["schema"] = schema
+        code = registry.check_against_registry(contracts, **options)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def codegen(
+    path: Path | None = PATH,
+    out: Path = typer.Option(..., "--out", help="Folder of the generated Python package."),
+    as_json: bool = JSON_OUT,
+) -> None:
+    """Generate typed pydantic v2 models, one per event (datamodel-code-generator)."""
+    from ..contracts.codegen import generate_models
+
+    contracts = _load(_path(path), as_json)
+    try:
+        generated = generate_models(contracts, out)
+    except BizEventsError as exc:
+        raise _fail(exc, as_json) from exc
+    if as_json:
+        _emit(
+            [
+                {
+                    "event_type": g.event_type,
+                    "class": g.class_name,
+                    "module": g.module,
+                    "path": g.path,
+                }
+                for g in generated
+            ]
+        )
+        return
+    table = Table(title=f"models written to {out}", title_justify="left")
+    for column in ("event type", "class", "module"):
+        table.add_column(column)
+    for g in generated:
+        table.add_row(g.event_type, g.class_name, g.module)
+    Console().print(table)
+
+
+def _register_registry_commands() -> None:
+    # `register` lives with the registry code (PostgreSQL); attach it when that module exists.
+    try:
+        from . import registry
+    except ImportError:  # pragma: no cover - the registry is part of the same package
+        return
+    app.command("register")(registry.register)
+
+
+_register_registry_commands()
