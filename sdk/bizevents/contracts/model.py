@@ -10,6 +10,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
@@ -95,8 +96,20 @@ class EventContract:
         # Compiled once per contract: validation is on the publish and receive hot paths.
         return Draft202012Validator(dict(self.schema), format_checker=FormatChecker())
 
+    @cached_property
+    def fast_validator(self) -> Any:
+        """A compiled Rust validator (jsonschema-rs): ~30x faster for the common, valid case."""
+        try:
+            return jsonschema_rs.validator_for(dict(self.schema), validate_formats=True)
+        except Exception:  # e.g. a $ref it cannot resolve: the Python validator decides alone
+            return None
+
     def validate(self, payload: Any) -> None:
         """Raise PayloadValidationError listing every problem (JSON pointer + message)."""
+        fast = self.fast_validator
+        if fast is not None and fast.is_valid(payload):
+            return
+        # Invalid (or no fast validator): the reference validator reports every problem.
         problems: list[Problem] = []
         for error in self.validator.iter_errors(payload):
             problems.append(_payload_problem(error))
