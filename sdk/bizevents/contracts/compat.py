@@ -394,6 +394,12 @@ class _Subset:
             for i, member in enumerate(sup["allOf"]):
                 self.check(sub, member, join(ptr, "allOf", i), depth + 1, exclusive_of)
             sup = {k: v for k, v in sup.items() if k != "allOf"}
+        sub_type = sub.get("type")
+        if isinstance(sub_type, list) and len(sub_type) > 1 and ("anyOf" in sup or "oneOf" in sup):
+            # A union of types may be spread over several branches: one type at a time.
+            for one in sub_type:
+                self.check({**sub, "type": one}, sup, ptr, depth + 1, exclusive_of)
+            return
         for word in ("anyOf", "oneOf"):
             if isinstance(sup.get(word), list):
                 base = {k: v for k, v in sup.items() if k != word}
@@ -409,10 +415,11 @@ class _Subset:
         ]
         if rejected:
             word = "const" if "const" in sub else "enum"
+            both_const = "const" in sub and isinstance(sup, dict) and "const" in sup
             self.fail(
                 join(ptr, word),
-                f"{word}-narrowed",
-                f"{word}-widened",
+                "const-changed" if both_const else f"{word}-narrowed",
+                "const-changed" if both_const else f"{word}-widened",
                 f"value(s) {rejected!r} valid under the {self.sub_name} schema are "
                 f"rejected by the {self.sup_name} one",
             )
