@@ -43,13 +43,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        owned = registry is None
-        app.state.registry = registry or await _open_registry(settings)
+        if registry is not None:  # the caller's: already open, and theirs to close
+            yield
+            return
+        app.state.registry = await _open_registry(settings)
         try:
             yield
         finally:
-            if owned:
-                await app.state.registry.close()
+            await app.state.registry.close()
 
     app = Starlette(
         routes=[*registry_api.routes, *docs_routes.routes, *observability.routes],
@@ -57,4 +58,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    if registry is not None:
+        app.state.registry = registry
     return app

@@ -1,0 +1,165 @@
+"""Broker fixtures: the app over a per-test registry (in-process), and the real server
+(`bizevents broker serve` as a subprocess on a free port) over a per-module registry schema."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from bizevents.contracts import load_contracts
+from bizevents.contracts.registry import Registry
+from bizevents_broker.app import create_app
+from bizevents_broker.settings import BrokerSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS = ROOT / "contracts"
+BIZEVENTS = Path(sys.executable).with_name("bizevents")
+
+# A service the example domain does not have; its description is hostile HTML.
+HOSTILE = """<img src=x onerror="document.body.setAttribute('data-pwned','1')">"""
+INVENTORY_YAML = f"""\
+asyncapi: 3.0.0
+info:
+  title: inventory
+  version: 1.0.0
+  description: 'Stock levels {HOSTILE.replace("'", "''")}'
+  x-bizevents-owner: team-inventory
+  x-bizevents-source: /acme/inventory
+channels:
+  stockReserved:
+    address: com.acme.inventory.StockReserved.v1
+    description: Stock was reserved for an order.
+    x-bizevents-type: com.acme.inventory.StockReserved.v1
+    x-bizevents-key: sku
+    x-bizevents-publishers: [inventory]
+    x-bizevents-subscribers: [orders]
+    messages:
+      StockReserved:
+        $ref: '#/components/messages/StockReserved'
+operations:
+  publishStockReserved:
+    action: send
+    channel:
+      $ref: '#/channels/stockReserved'
+components:
+  messages:
+    StockReserved:
+      name: StockReserved
+      payload:
+        type: object
+        required: [sku, quantity]
+        properties:
+          sku: {{type: string}}
+          quantity: {{type: integer, minimum: 1}}
+"""
+
+
+def inventory_yaml(quantity_type: str = "integer", required: str = "[sku, quantity]") -> str:
+    return INVENTORY_YAML.replace(
+        "quantity: {type: integer", f"quantity: {{type: {quantity_type}"
+    ).replace("required: [sku, quantity]", f"required: {required}")
+
+
+@pytest.fixture
+async def registry(services: Any, db_schema: str) -> AsyncIterator[Registry]:
+    registry = await Registry.connect(services.database_url, db_schema)
+    await registry.register(load_contracts(CONTRACTS))
+    yield registry
+    await registry.close()
+
+
+def make_client(registry: Registry, **settings: Any) -> httpx.AsyncClient:
+    app = create_app(BrokerSettings(registry_schema=registry.schema, **settings), registry)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://broker")
+
+
+@pytest.fixture
+async def client(registry: Registry) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(registry) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    schema: str
+    process: asyncio.subprocess.Process
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _wait_healthy(url: str, process: asyncio.subprocess.Process, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while loop.time() < deadline:
+            if process.returncode is not None:
+                raise RuntimeError(f"broker exited with {process.returncode}")
+            try:
+                if (await http.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"broker not healthy at {url} within {timeout}s")
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), 15)
+    except TimeoutError:
+        process.kill()
+        await asyncio.wait_for(process.wait(), 10)
+
+
+@pytest.fixture(scope="module")
+async def server(services: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+    """`bizevents broker serve` registering the example contracts at start-up."""
+    schema = f"broker_{uuid.uuid4().hex[:10]}"
+    port = free_port()
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    env = {
+        **os.environ,
+        "BIZEVENTS_DATABASE_URL": services.database_url,
+        "BIZEVENTS_REGISTRY_SCHEMA": schema,
+        "BIZEVENTS_CONTRACTS_PATH": str(CONTRACTS),
+    }
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            str(BIZEVENTS),
+            *("broker", "serve", "--port", str(port)),
+            env=env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_healthy(url, process, timeout=60)
+    except BaseException:
+        await _stop(process)
+        raise RuntimeError(f"broker did not start:\n{log.read_text()}") from None
+    yield Server(url, schema, process)
+    await _stop(process)
+    conn = await asyncpg.connect(services.database_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()

@@ -1,0 +1,147 @@
+"""The real broker (`bizevents broker serve`, uvicorn, a subprocess on a free port): the API over
+the network, and the docs page as headless Chromium renders it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bizevents.contracts import load_contracts
+
+from .conftest import CONTRACTS, HOSTILE, INVENTORY_YAML, Server
+
+pytestmark = pytest.mark.services
+
+CHROMIUM = shutil.which("chromium")
+RESERVED = "com.acme.inventory.StockReserved.v1"
+
+
+async def test_serves_the_registry_and_documents_over_http(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        assert (await http.get("/healthz")).json()["status"] == "ok"
+        listed = (await http.get("/api/registry/event-types")).json()["event_types"]
+        examples = set(load_contracts(CONTRACTS).event_types)
+        assert examples <= {e["event_type"] for e in listed}  # registered at start-up
+
+        posted = await http.post("/api/registry/contracts", content=INVENTORY_YAML)
+        assert posted.status_code in (200, 201), posted.text
+        got = await http.get(f"/api/registry/event-types/{RESERVED}/versions/latest")
+        assert got.json()["contract"]["subscribers"] == ["orders"]
+
+        doc = (await http.get("/asyncapi/inventory.json")).json()
+        assert doc["channels"]["stockReserved"]["address"] == RESERVED
+
+        root = await http.get("/", follow_redirects=False)
+        assert root.status_code in (302, 307) and root.headers["location"] == "/docs/contracts"
+        page = await http.get("/docs/contracts")
+        assert "script-src" not in page.headers["content-security-policy"]
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+
+        metrics = (await http.get("/metrics")).text
+        assert (
+            'bizevents_broker_http_requests_total{method="POST",route="/api/registry/contracts"'
+            in (metrics)
+        )
+
+
+class _Events(HTMLParser):
+    """Collects, per rendered event article: its publishers, subscribers and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: dict[str, dict[str, list[str]]] = {}
+        self.services: list[str] = []
+        self.img_tags = 0
+        self.body_attrs: dict[str, str | None] = {}
+        self._event: str | None = None
+        self._cell: str | None = None
+        self._li = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        if tag == "body":
+            self.body_attrs = a
+        elif tag == "img":
+            self.img_tags += 1
+        elif tag == "section" and "service" in classes:
+            self.services.append(a.get("data-service") or "")
+        elif tag == "article" and "event" in classes:
+            self._event = a.get("data-event-type") or ""
+            self.events[self._event] = {"publishers": [], "subscribers": [], "text": []}
+        elif tag == "td" and ({"publishers", "subscribers"} & set(classes)):
+            self._cell = "publishers" if "publishers" in classes else "subscribers"
+        elif tag == "li":
+            self._li = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "article":
+            self._event = None
+        elif tag == "td":
+            self._cell = None
+        elif tag == "li":
+            self._li = False
+
+    def handle_data(self, data: str) -> None:
+        if self._event is None:
+            return
+        event = self.events[self._event]
+        event["text"].append(data)
+        if self._cell and self._li and data.strip():
+            event[self._cell].append(data.strip())
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="the chromium binary is missing (Debian package `chromium`, installed by deploy/run.sh)",
+)
+async def test_docs_page_in_headless_chromium_shows_events_publishers_and_subscribers(
+    server: Server, tmp_path: Path
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        posted = await http.post("/api/registry/contracts", content=INVENTORY_YAML)
+        assert posted.status_code in (200, 201), posted.text
+    assert CHROMIUM is not None
+    chromium = await asyncio.create_subprocess_exec(
+        CHROMIUM,
+        *("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"),
+        *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
+        f"--user-data-dir={tmp_path}",
+        "--dump-dom",
+        f"{server.url}/docs/contracts",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        dom, _ = await asyncio.wait_for(chromium.communicate(), timeout=90)
+    finally:
+        if chromium.returncode is None:
+            chromium.kill()
+            await chromium.wait()
+    page = _Events()
+    page.feed(dom.decode())
+
+    assert {"billing", "orders", "shipping", "inventory"} <= set(page.services)
+    contracts = load_contracts(CONTRACTS)
+    for contract in contracts:
+        shown = page.events.get(contract.event_type)
+        assert shown is not None, f"{contract.event_type} not on the page"
+        assert shown["publishers"] == list(contract.publishers), contract.event_type
+        assert shown["subscribers"] == list(contract.subscribers), contract.event_type
+        text = "".join(shown["text"])
+        assert contract.topic in text
+        for field in contract.schema.get("properties", {}):
+            assert f'"{field}"' in text, (contract.event_type, field)  # the payload schema
+    assert page.events[RESERVED]["publishers"] == ["inventory"]
+    assert page.events[RESERVED]["subscribers"] == ["orders"]
+
+    # The hostile description is shown as text: no element was made of it, no script ran.
+    assert page.img_tags == 0, "contract text became markup"
+    assert "data-pwned" not in page.body_attrs
+    text = dom.decode().replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    assert HOSTILE in text
