@@ -51,6 +51,7 @@ class Events:
         *,
         outbox_schema: str = "bizevents",
         notify: bool = True,
+        notify_interval: float = 0.005,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
     ) -> None:
         self.app = app
@@ -59,7 +60,7 @@ class Events:
 
             contracts = load_contracts(contracts)
         self.contracts: ContractSet | None = contracts
-        self.outbox = OutboxWriter(outbox_schema, notify=notify)
+        self.outbox = OutboxWriter(outbox_schema, notify=notify, notify_interval=notify_interval)
         self.max_payload_bytes = max_payload_bytes
         # Subscribers: `@events.subscriber(type, group=...)`, run by `bizevents worker`.
         self.router = Router()

@@ -135,8 +135,8 @@ def to_kafka(event: Envelope, mode: Mode = Mode.BINARY) -> tuple[bytes | None, b
             headers.append(("ce_dataschema", event.dataschema.encode()))
         if event.partitionkey is not None:
             headers.append(("ce_partitionkey", event.partitionkey.encode()))
-        for name, value in event.extensions.items():
-            headers.append((CE_PREFIX + name, value.encode()))
+        for name, text in event.extensions.items():
+            headers.append((CE_PREFIX + name, text.encode()))
         headers.append(("content-type", event.datacontenttype.encode()))
         return event.key, event.data, headers
     doc: dict[str, Any] = dict(event.attributes())

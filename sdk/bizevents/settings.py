@@ -70,6 +70,8 @@ class RelaySettings(ConnectionSettings):
     outbox_schema: str = "bizevents"
     relay_batch_size: int = Field(default=1000, ge=1, le=50_000)
     relay_poll_interval: float = Field(default=1.0, gt=0)
+    relay_busy_poll_interval: float = Field(default=0.01, gt=0)
+    relay_busy_window: float = Field(default=2.0, ge=0)
     relay_standby_interval: float = Field(default=0.5, gt=0)
     relay_mode: str = Field(default="binary", pattern="^(binary|structured)$")
     relay_max_backoff: float = Field(default=5.0, gt=0)

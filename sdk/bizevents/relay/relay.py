@@ -16,7 +16,9 @@ Design (chosen on purpose):
   the next round, before anything newer of the same key.
 - At least once: a crash after Kafka's ack and before the delete resends that batch (duplicates
   only for the batch in flight); consumers dedupe by event id.
-- Wake-up: LISTEN/NOTIFY (one NOTIFY per publishing transaction) with polling as the fallback.
+- Wake-up: LISTEN/NOTIFY with polling as the fallback. Writers notify at most every few ms (see
+  outbox/writer.py), so for `relay_busy_window` after it last found rows the relay polls every
+  `relay_busy_poll_interval`; idle, it sleeps until a NOTIFY or `relay_poll_interval`.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class Relay:
         sender = BatchSender(producer, self.mode)
         backoff = 0.1
         next_stats = 0.0
+        last_busy = -1e9
         try:
             while not self._stopping.is_set():
                 if time.monotonic() >= next_stats:
@@ -132,8 +135,12 @@ class Relay:
                 records = await conn.fetch(self._select, s.relay_batch_size)
                 if not records:
                     metrics.OLDEST_AGE.labels(**self._labels).set(0)
-                    await self._wait_for_work(s.relay_poll_interval)
+                    busy = time.monotonic() - last_busy < s.relay_busy_window
+                    await self._wait_for_work(
+                        s.relay_busy_poll_interval if busy else s.relay_poll_interval
+                    )
                     continue
+                last_busy = time.monotonic()
                 rows = [Row.from_record(r) for r in records]
                 metrics.OLDEST_AGE.labels(**self._labels).set(
                     max(0.0, time.time() - rows[0].envelope.time.timestamp())
