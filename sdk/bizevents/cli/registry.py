@@ -1,8 +1,8 @@
 """Registry commands: `bizevents contracts register [PATH]` and the registry side of
-`bizevents contracts check --against-registry`.
+`bizevents contracts check --against-registry` (attached by cli/contracts.py).
 
 `register` is a typer command function; `check_against_registry` renders a report and returns
-the exit code, for the `contracts check` command to call.
+the exit code.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +20,8 @@ from rich.table import Table
 from ..contracts import ContractSet, load_contracts
 from ..contracts.registry import DEFAULT_SCHEMA, Plan, Registration, Registry, problem_json
 from ..contracts.settings import ContractsSettings
-from ..errors import BizEventsError, Problem, ProblemsError
+from ..errors import BizEventsError, Problem, ProblemsError, ServiceError
+from ..logging import redact_url
 
 SCHEMA_OPTION = typer.Option(
     DEFAULT_SCHEMA,
@@ -28,10 +30,17 @@ SCHEMA_OPTION = typer.Option(
     help="PostgreSQL schema holding the registry.",
 )
 JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output.")
+CONNECT_TIMEOUT = 15.0  # seconds: fail clearly instead of hanging in CI
 
 
 async def _with_registry(database_url: str, schema: str, work: Any) -> Any:
-    registry = await Registry.connect(database_url, schema)
+    try:
+        registry = await asyncio.wait_for(Registry.connect(database_url, schema), CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise ServiceError(
+            f"cannot open the registry at {redact_url(database_url)} (schema {schema}): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     try:
         return await work(registry)
     finally:
@@ -57,7 +66,8 @@ def _registrations_table(registrations: list[Registration], title: str) -> Table
     return table
 
 
-def _fail(exc: BizEventsError, as_json: bool, console: Console) -> typer.Exit:
+def _fail(exc: BizEventsError, as_json: bool) -> typer.Exit:
+    console = Console(stderr=True)
     if as_json:
         problems = [problem_json(p) for p in exc.problems] if isinstance(exc, ProblemsError) else []
         summary = exc.summary if isinstance(exc, ProblemsError) else str(exc)
@@ -87,7 +97,7 @@ def register(
             _with_registry(settings.database_url, schema, lambda r: r.register(contracts))
         )
     except BizEventsError as exc:
-        raise _fail(exc, as_json, console) from exc
+        raise _fail(exc, as_json) from exc
     if as_json:
         typer.echo(
             json.dumps(
@@ -113,7 +123,7 @@ def check_against_registry(
     try:
         plan: Plan = asyncio.run(_with_registry(url, schema, lambda r: r.check(contracts)))
     except BizEventsError as exc:
-        _fail(exc, as_json, console)
+        _fail(exc, as_json)
         return 1
     if as_json:
         typer.echo(json.dumps(plan.to_json(), indent=2))
@@ -125,21 +135,3 @@ def check_against_registry(
         else:
             console.print("[green]compatible with the registry[/green]")
     return 1 if plan.problems else 0
-
-
-def check(
-    path: Path | None = typer.Argument(None, help="Contracts folder or file."),
-    as_json: bool = JSON_OPTION,
-    schema: str = SCHEMA_OPTION,
-) -> None:
-    """Compare the contracts with the registry (exit 1 on a breaking change); nothing is written."""
-    settings = ContractsSettings()
-    try:
-        contracts = load_contracts(path or settings.contracts_path)
-    except BizEventsError as exc:
-        raise _fail(exc, as_json, Console(stderr=as_json)) from exc
-    code = check_against_registry(
-        contracts, as_json=as_json, schema=schema, database_url=settings.database_url
-    )
-    if code:
-        raise typer.Exit(code)
