@@ -37,6 +37,7 @@ def env_for(etype: str, group: str, out: Path, services: Any, **extra: str) -> d
         "BIZEVENTS_COMMIT_INTERVAL": "0.1",
         "BIZEVENTS_RETRY_DELAYS": "[0.2]",
         "BIZEVENTS_LOG_LEVEL": "WARNING",
+        "BIZEVENTS_SESSION_TIMEOUT_MS": "6000",  # the broker's minimum: faster takeover
         **extra,
     }
 

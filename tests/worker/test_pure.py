@@ -73,11 +73,12 @@ class TestOffsetTracker:
         assert t.pending == 2
         assert t.committable() is None
 
-    def test_rejects_out_of_order_add(self) -> None:
+    def test_ignores_offsets_seen_already(self) -> None:
         t = OffsetTracker()
-        t.add(5)
-        with pytest.raises(ValueError, match="fetch order"):
-            t.add(5)
+        assert t.add(5) is True
+        assert t.add(5) is False
+        assert t.add(4) is False
+        assert t.pending == 1
 
     def test_random_completion_order_never_passes_an_open_offset(self) -> None:
         rng = random.Random(7)

@@ -40,7 +40,14 @@ from ..envelope import Envelope, from_kafka
 from ..errors import EnvelopeError, UnknownEventTypeError
 from .backoff import delay_label
 from .context import PoolProvider
-from .deadletter import DeadLetter, DeadLetterSink, FailureState, original_headers
+from .deadletter import (
+    H_FIRST,
+    H_LAST,
+    DeadLetter,
+    DeadLetterSink,
+    FailureState,
+    original_headers,
+)
 from .handling import Done, Executor, Failed, failure
 from .keys import Holds, KeyLanes, Origin
 from .metrics import DEAD_LETTERS, HANDLED, IN_FLIGHT, LAG, RETRIES
@@ -131,6 +138,8 @@ class GroupConsumer:
             isolation_level="read_committed",
             auto_offset_reset=self.settings.auto_offset_reset,
             max_poll_records=self.settings.fetch_max_records,
+            session_timeout_ms=self.settings.session_timeout_ms,
+            heartbeat_interval_ms=max(100, self.settings.session_timeout_ms // 3),
         )
         await self.consumer.start()
         self.consumer.subscribe(self.all_topics, listener=_Listener(self))
@@ -178,8 +187,8 @@ class GroupConsumer:
                     continue
                 tracker = self.trackers.setdefault(tp, OffsetTracker())
                 for record in records:
-                    tracker.add(record.offset)
-                    self._accept(tp, tracker, record)
+                    if tracker.add(record.offset):
+                        self._accept(tp, tracker, record)
                 if tracker.pending >= self.settings.max_pending_per_partition:
                     self.consumer.pause(tp)
                     self.paused.add(tp)
@@ -384,7 +393,11 @@ class GroupConsumer:
         )
         topic = topics.retry_topic(self.group, delay_label(delay))
         due = now + timedelta(seconds=delay)
-        partition = await self._send(topic, letter.retry_record(state.stage, due, parked=True))
+        key_, value, headers = letter.retry_record(state.stage, due, parked=True)
+        if state.first_failure is None:
+            # It has not failed itself: keep the failure times for a real failure later.
+            headers = [(n, v) for n, v in headers if n not in (H_FIRST, H_LAST)]
+        partition = await self._send(topic, (key_, value, headers))
         self.holds.park(key, item.origin, delay, (topic, partition))
         HANDLED.labels(self.group, "parked").inc()
 

@@ -21,14 +21,17 @@ class OffsetTracker:
         self._highest: int | None = None
         self._committed: int | None = None
 
-    def add(self, offset: int) -> None:
+    def add(self, offset: int) -> bool:
+        """Track a fetched offset; False (and ignored) when this tracker has seen it already,
+        e.g. a fetch that was in flight across a seek."""
         if self._highest is not None and offset <= self._highest:
-            raise ValueError(f"offset {offset} added after {self._highest}: fetch order broken")
+            return False
         if self._committed is None:
             # We were handed this offset, so everything before it is already settled.
             self._committed = offset
         self._pending.append(offset)
         self._highest = offset
+        return True
 
     def done(self, offset: int) -> None:
         """Mark one offset finished (success, skip, sent to a retry topic or dead-lettered)."""

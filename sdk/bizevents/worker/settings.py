@@ -29,6 +29,8 @@ class WorkerSettings(ConnectionSettings):
     # Only these groups (empty: every group the app subscribes with).
     groups: list[str] = Field(default_factory=list)
     auto_offset_reset: str = "earliest"
+    # A crashed worker's partitions move to the others after this long (broker minimum: 6 s).
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
     # New retry/dead-letter/replay topics get this many partitions (0: as many as the widest
     # source topic of the group).
     topic_partitions: int = Field(default=0, ge=0)
