@@ -40,6 +40,7 @@ from bizevents.app import Event, Events
 from bizevents.contracts import load_contracts
 from bizevents.envelope import to_kafka
 from bizevents.kafka import make_producer
+from bizevents.relay.relay import CLAIM
 from bizevents.settings import ConnectionSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,9 +80,8 @@ class Bench:
                 await admin.delete_topics([self.topic])
                 await asyncio.sleep(2)
             # LogAppendTime: the broker stamps each record when it appends it (= when it acks).
-            await admin.create_topics(
-                [NewTopic(self.topic, 3, 1, topic_configs={"message.timestamp.type": "LogAppendTime"})]
-            )
+            config = {"message.timestamp.type": "LogAppendTime"}
+            await admin.create_topics([NewTopic(self.topic, 3, 1, topic_configs=config)])
         finally:
             await admin.close()
         self.pool = await asyncpg.create_pool(self.settings.database_url, min_size=4, max_size=40)
@@ -142,12 +142,11 @@ class Bench:
     async def claim_delete(self, n: int) -> float:
         """R: the relay's own claim + delete queries over the rows I left, without Kafka."""
         assert await self.pending() == n
-        select = (f"SELECT id, topic, key, event_id, type, source, time, subject, dataschema, "
-                  f"content_type, extensions, data FROM {self.schema}.outbox ORDER BY id LIMIT 1000")  # fmt: skip
+        select = CLAIM.format(schema=self.schema)
         delete = f"DELETE FROM {self.schema}.outbox WHERE id = ANY($1::bigint[])"
         start = time.perf_counter()
         async with self.pool.acquire() as conn:
-            while rows := await conn.fetch(select):
+            while rows := await conn.fetch(select, 1000):
                 await conn.execute(delete, [r["id"] for r in rows])
         return n / (time.perf_counter() - start)
 
@@ -272,7 +271,8 @@ class Bench:
             r["I_bulk_insert"] = await self.bulk_insert(n)
             r["R_claim_delete"] = await self.claim_delete(n)
             r["P_send_batch"] = await self.send_batch(n)
-            r["floor"] = 1 / (1 / r["I_bulk_insert"] + 1 / r["R_claim_delete"] + 1 / r["P_send_batch"])
+            steps = (r["I_bulk_insert"], r["R_claim_delete"], r["P_send_batch"])
+            r["floor"] = 1 / sum(1 / x for x in steps)
             r["ours_batched"] = await self.batched_end_to_end(n)
             r["raw_single_insert"] = await self.single_writers(False, secs)
             await self.pool.execute(f"TRUNCATE {self.schema}.outbox")

@@ -16,6 +16,7 @@ system_packages() {
   command -v mvn >/dev/null 2>&1 || need+=(maven)
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || need+=(postgresql)
   command -v kcat >/dev/null 2>&1 || need+=(kcat)
+  command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
   command -v node >/dev/null 2>&1 || need+=(nodejs npm)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)  # docs page test (headless)
   if ((${#need[@]})); then

@@ -44,7 +44,7 @@ from .sender import BatchSender, Row
 
 log = get_logger("bizevents.relay")
 
-_SELECT = (
+CLAIM = (
     "SELECT id, topic, key, event_id, type, source, time, subject, dataschema, content_type, "
     "extensions, data FROM {schema}.outbox ORDER BY id LIMIT $1"
 )
@@ -59,7 +59,7 @@ class Relay:
         self.settings = settings or RelaySettings()
         self.schema = checked_identifier(self.settings.outbox_schema)
         self.mode = Mode(self.settings.relay_mode)
-        self._select = _SELECT.format(schema=self.schema)
+        self._select = CLAIM.format(schema=self.schema)
         self._delete = f"DELETE FROM {self.schema}.outbox WHERE id = ANY($1::bigint[])"
         self._lock_key = f"bizevents-relay:{self.schema}"
         self._wake = asyncio.Event()
