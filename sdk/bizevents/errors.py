@@ -76,3 +76,12 @@ class EnvelopeError(BizEventsError):
 
 class DeadLetterError(BizEventsError):
     """A dead letter could not be stored, found, replayed or purged."""
+
+
+class VersionNotFoundError(BizEventsError):
+    """The event type exists in the registry but not at this version."""
+
+    def __init__(self, event_type: str, version: int) -> None:
+        self.event_type = event_type
+        self.version = version
+        super().__init__(f"event type {event_type!r} has no registered version {version}")
