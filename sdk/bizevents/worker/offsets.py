@@ -35,7 +35,8 @@ class OffsetTracker:
 
     def done(self, offset: int) -> None:
         """Mark one offset finished (success, skip, sent to a retry topic or dead-lettered)."""
-        if not self._pending or offset < self._pending[0] or offset > (self._highest or -1):
+        highest = self._highest if self._highest is not None else -1  # offset 0 is falsy
+        if not self._pending or offset < self._pending[0] or offset > highest:
             return  # unknown or already settled: idempotent
         self._done.add(offset)
         while self._pending and self._pending[0] in self._done:
