@@ -18,7 +18,7 @@ from .settings import BrokerSettings
 log = get_logger("bizevents.broker")
 
 
-async def _open_registry(settings: BrokerSettings) -> Registry:
+async def open_registry(settings: BrokerSettings) -> Registry:
     registry = await Registry.connect(settings.database_url, settings.registry_schema)
     if settings.contracts_path is not None:
         try:
@@ -46,7 +46,7 @@ def create_app(
         if registry is not None:  # the caller's: already open, and theirs to close
             yield
             return
-        app.state.registry = await _open_registry(settings)
+        app.state.registry = await open_registry(settings)
         try:
             yield
         finally:

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
 import uvicorn
 
-from bizevents.logging import configure_logging
+from bizevents.errors import ServiceError
+from bizevents.logging import configure_logging, redact_url
 
-from .app import create_app
+from .app import create_app, open_registry
 from .settings import BrokerSettings
+
+PREFLIGHT_TIMEOUT = 30.0  # seconds to reach PostgreSQL and register the contracts
+
+
+async def preflight(settings: BrokerSettings) -> None:
+    """Reach the registry and register the configured contracts once before serving, so a bad
+    database URL or an incompatible contract is one clear error instead of a startup traceback."""
+    try:
+        registry = await asyncio.wait_for(open_registry(settings), PREFLIGHT_TIMEOUT)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise ServiceError(
+            f"cannot open the registry at {redact_url(settings.database_url)}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    await registry.close()
 
 
 def serve(settings: BrokerSettings | None = None) -> None:
     settings = settings or BrokerSettings()
     configure_logging(json=settings.log_json)
+    asyncio.run(preflight(settings))
     uvicorn.run(
         create_app(settings),
         host=settings.broker_host,

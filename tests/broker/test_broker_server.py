@@ -4,16 +4,19 @@ the network, and the docs page as headless Chromium renders it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from bizevents.contracts import load_contracts
+from bizevents.contracts.registry import Registry
 
-from .conftest import CONTRACTS, HOSTILE, INVENTORY_YAML, Server
+from .conftest import BIZEVENTS, CONTRACTS, HOSTILE, INVENTORY_YAML, Server, free_port
 
 pytestmark = pytest.mark.services
 
@@ -145,3 +148,33 @@ async def test_docs_page_in_headless_chromium_shows_events_publishers_and_subscr
     assert "data-pwned" not in page.body_attrs
     text = dom.decode().replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     assert HOSTILE in text
+
+
+async def test_serve_refuses_to_start_with_incompatible_contracts(
+    services: Any, db_schema: str, tmp_path: Path
+) -> None:
+    registry = await Registry.connect(services.database_url, db_schema)
+    try:
+        await registry.register(load_contracts(CONTRACTS))
+    finally:
+        await registry.close()
+    folder = tmp_path / "contracts"
+    shutil.copytree(CONTRACTS, folder)
+    orders = folder / "orders.yaml"
+    old = "required: [order_id, customer_id, total, currency]"
+    orders.write_text(orders.read_text().replace(old, old.replace("]", ", items]")))
+    process = await asyncio.create_subprocess_exec(
+        str(BIZEVENTS),
+        *("broker", "serve", "--port", str(free_port()), "--contracts", str(folder)),
+        env={
+            **os.environ,
+            "BIZEVENTS_DATABASE_URL": services.database_url,
+            "BIZEVENTS_REGISTRY_SCHEMA": db_schema,
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1
+    assert "com.acme.orders.OrderPlaced.v1 v1:/required: [required-added]" in err.decode()
+    assert "Traceback" not in err.decode()

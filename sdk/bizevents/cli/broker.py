@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from ..errors import BizEventsError
+
 app = typer.Typer(no_args_is_help=True, help="The broker: contract registry API and served docs.")
 
 
@@ -39,4 +41,8 @@ def serve(
     }
     if log_json:
         overrides["log_json"] = True
-    run(BrokerSettings(**overrides))
+    try:
+        run(BrokerSettings(**overrides))
+    except BizEventsError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from exc
