@@ -84,6 +84,11 @@ async def test_register_is_idempotent_and_refuses_breaking_changes(
     again = await client.post("/api/registry/contracts", content=INVENTORY_YAML)
     assert again.status_code == 200
     assert again.json()["registrations"][0]["created"] is False
+    as_json = json.dumps(yaml.safe_load(INVENTORY_YAML))  # same content, other spelling
+    same = await client.post(
+        "/api/registry/contracts", content=as_json, headers={"content-type": "application/json"}
+    )
+    assert same.status_code == 200 and same.json() == again.json()
 
     breaking = inventory_yaml(quantity_type="string", required="[sku, quantity, note]")
     dry = await client.post("/api/registry/contracts?dry_run=true", content=breaking)
