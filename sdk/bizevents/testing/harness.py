@@ -1,0 +1,388 @@
+"""`TestEvents`: run an app's real subscribers against an in-memory Kafka (or a real one).
+
+    async with TestEvents(events) as t:
+        await t.publish("com.acme.orders.OrderPlaced.v1", {...})   # waits until handled
+        assert t.handled("com.acme.orders.OrderPlaced.v1")
+        assert t.published("com.acme.billing.InvoiceIssued.v1")   # what handlers published
+        assert not t.dead_letters()
+
+The worker's own `GroupConsumer` does the dispatching (decoding, per-key lanes, immediate and
+delayed retries, dead letters, offsets); the harness only swaps Kafka for `MemoryKafka`, records
+handler calls, and routes `events.publish(conn, ...)` to the broker instead of the outbox table.
+With `kafka="host:port"` the same calls run the real `Worker` on a real Kafka, so one behaviour
+test can run both ways. Retry delays and backoff are scaled by `time_scale` (10 s -> 10 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from ..envelope import Envelope, new_event_id, to_kafka
+from ..errors import ConfigurationError
+from ..topics import event_topic, replay_topic
+from ..worker import Outcome, Router, Skip, Worker, WorkerSettings
+from ..worker.deadletter import DeadLetter
+from ..worker.group import GroupConsumer, _Listener
+from ..worker.inbox import migrate_inbox
+from ..worker.router import RetryPolicy, Subscription
+from .memory import MemoryKafka
+
+H_REPLAY_ID = "bizevents_replay_id"
+
+
+@dataclass
+class Call:
+    """One handler invocation (every attempt is one call)."""
+
+    group: str
+    type: str
+    event_id: str
+    key: str | None
+    attempt: int
+    event: Any
+    context: Any
+    result: Any = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Returned normally (a returned Skip counts as handled, other outcomes don't)."""
+        return self.error is None and (
+            not isinstance(self.result, Outcome) or isinstance(self.result, Skip)
+        )
+
+
+class TestEvents:
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        events: Any,
+        *,
+        kafka: str | None = None,
+        groups: Sequence[str] = (),
+        time_scale: float = 0.001,
+        partitions: int = 3,
+        database_url: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.events = events
+        self.bootstrap = kafka
+        self.partitions = partitions
+        self.memory: MemoryKafka | None = None if kafka else MemoryKafka(partitions)
+        self._calls: list[Call] = []
+        self._dead: list[DeadLetter] = []
+        self._published: list[Envelope] = []
+        self._user_sink = getattr(events, "dead_letter_sink", None)
+        options: dict[str, Any] = {"commit_interval": 0.02, "groups": list(groups)}
+        if kafka:
+            options["kafka_bootstrap"] = kafka
+        if database_url:
+            options["database_url"] = database_url
+        base = WorkerSettings(**{**options, **(settings or {})})
+        self.settings = _scaled_settings(base, time_scale)
+        router = _observed(_router_of(events), self._calls, time_scale)
+        shim = SimpleNamespace(router=router, contracts=getattr(events, "contracts", None))
+        self.worker = Worker(shim, self.settings, dead_letter_sink=self._sink)
+        self._producer: AIOKafkaProducer | None = None
+        self._saved_outbox: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def __aenter__(self) -> TestEvents:
+        if hasattr(self.events, "outbox"):
+            self._saved_outbox = self.events.outbox
+            self.events.outbox = _Outbox(self)
+        if self.memory is None:
+            await self._ensure_source_topics()
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True
+            )
+            await self._producer.start()
+            await self.worker.start()
+        else:
+            await self._start_in_memory(self.memory)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.worker.stop()
+            if self._producer is not None:
+                await self._producer.stop()
+        finally:
+            if self._saved_outbox is not None:
+                self.events.outbox = self._saved_outbox
+
+    async def _start_in_memory(self, memory: MemoryKafka) -> None:
+        w = self.worker
+        if any(s.inbox for s in w.router.subscriptions if s.group in w.group_names):
+            pool = await w.pool()
+            async with pool.acquire() as conn:
+                await migrate_inbox(conn, self.settings.inbox_schema)
+        producer = memory.producer()
+        semaphore = asyncio.Semaphore(self.settings.concurrency)
+        for name in w.group_names:
+            subs = w.router.for_group(name)
+            group = _MemoryGroup(
+                memory,
+                name,
+                subs,
+                [self._topic_of(t) for t in subs],
+                w.contracts,
+                self.settings,
+                producer,
+                semaphore,
+                w.pool,
+                self._sink,
+            )
+            w.groups.append(group)  # so Worker.stop drains and stops it
+            await group.start()
+
+    async def _ensure_source_topics(self) -> None:
+        wanted = {
+            self._topic_of(t) for s in self.worker.router.subscriptions for t in s.event_types
+        }
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            missing = wanted - set(await admin.list_topics())
+            if missing:
+                await admin.create_topics([NewTopic(t, self.partitions, 1) for t in missing])
+        finally:
+            await admin.close()
+
+    def _topic_of(self, event_type: str) -> str:
+        contracts = self.worker.contracts
+        if contracts is not None and event_type in contracts:
+            return str(contracts.get(event_type).topic)
+        return event_topic(event_type)
+
+    # -- input -------------------------------------------------------------------------------------
+    async def publish(
+        self,
+        event_type: str,
+        data: Any,
+        *,
+        key: str | None = None,
+        subject: str | None = None,
+        extensions: Mapping[str, str] | None = None,
+        wait: bool = True,
+    ) -> str:
+        """Publish as the event's producer app would (contract-validated); by default wait until
+        every group has settled it (handled, retried to the end, or dead-lettered)."""
+        topic, envelope = self._build(event_type, data, key, subject, extensions)
+        await self.send_record(topic, *to_kafka(envelope))
+        if wait:
+            await self.drain()
+        return envelope.id
+
+    async def send_record(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
+        """Put raw bytes on a topic (e.g. poison, or a hand-made structured-mode event)."""
+        if self.memory is not None:
+            await self.memory.append(topic, value, key, headers)
+        else:
+            assert self._producer is not None
+            await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
+
+    async def replay(self, letter: DeadLetter, *, wait: bool = True) -> None:
+        """Send a dead letter back through its group, as `bizevents dlq replay` does."""
+        headers = [*letter.headers, (H_REPLAY_ID, b"0")]
+        await self.send_record(replay_topic(letter.group), letter.key, letter.value, headers)
+        if wait:
+            await self.drain()
+
+    def _build(
+        self,
+        event_type: str,
+        data: Any,
+        key: str | None,
+        subject: str | None,
+        extensions: Mapping[str, str] | None,
+    ) -> tuple[str, Envelope]:
+        contracts = getattr(self.events, "contracts", None)
+        if hasattr(self.events, "build"):
+            builder = self.events
+            if contracts is not None and event_type in contracts:
+                publishers = contracts.get(event_type).publishers
+                if publishers and self.events.app not in publishers:
+                    # The test plays the producing app: same validation, its permission.
+                    builder = copy.copy(self.events)
+                    builder.app = publishers[0]
+            out = builder.build(event_type, data, key=key, subject=subject, extensions=extensions)
+            return out.topic, out.envelope
+        import json
+
+        envelope = Envelope(
+            id=new_event_id(),
+            type=event_type,
+            source="/bizevents/testing",
+            time=datetime.now(UTC),
+            data=json.dumps(data).encode(),
+            subject=subject,
+            partitionkey=key,
+            extensions=dict(extensions or {}),
+        )
+        return event_topic(event_type), envelope
+
+    # -- waiting -----------------------------------------------------------------------------------
+    async def drain(self, timeout: float = 15.0) -> None:
+        """Wait until every group has committed everything on its topics (events, retry and
+        replay topics): all work, retries included, is finished."""
+        async with asyncio.timeout(timeout):
+            while not await self._settled():
+                await asyncio.sleep(0.01)
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.01)
+
+    async def _settled(self) -> bool:
+        for group in self.worker.groups:
+            await group.commit()
+            consumer: Any = group.consumer
+            if self.memory is not None:
+                tps = [tp for t in group.all_topics for tp in self.memory.partitions_of(t)]
+                committed = self.memory.committed.get(group.group, {})
+                if any(committed.get(tp, 0) < self.memory.end(tp) for tp in tps):
+                    return False
+                continue
+            tps = [
+                TopicPartition(t, p)
+                for t in group.all_topics
+                for p in sorted(consumer.partitions_for_topic(t) or ())
+            ]
+            if not tps or consumer.assignment() != set(tps):
+                return False
+            ends = await consumer.end_offsets(tps)
+            for tp in tps:
+                if ends[tp] and (await consumer.committed(tp) or 0) < ends[tp]:
+                    return False
+        return True
+
+    # -- observations ------------------------------------------------------------------------------
+    def calls(self, event_type: str | None = None, group: str | None = None) -> list[Call]:
+        return [
+            c
+            for c in self._calls
+            if (event_type is None or c.type == event_type) and (group is None or c.group == group)
+        ]
+
+    def handled(self, event_type: str | None = None, group: str | None = None) -> list[Call]:
+        """Successful handler calls."""
+        return [c for c in self.calls(event_type, group) if c.ok]
+
+    def failures(self, event_type: str | None = None, group: str | None = None) -> list[Call]:
+        return [c for c in self.calls(event_type, group) if not c.ok]
+
+    def dead_letters(self, group: str | None = None) -> list[DeadLetter]:
+        return [d for d in self._dead if group is None or d.group == group]
+
+    def published(self, event_type: str | None = None) -> list[Envelope]:
+        """Events the code under test published with `events.publish(conn, ...)`."""
+        return [e for e in self._published if event_type is None or e.type == event_type]
+
+    async def _sink(self, letter: DeadLetter) -> None:
+        self._dead.append(letter)
+        if self._user_sink is not None:
+            await self._user_sink(letter)
+
+
+class _MemoryGroup(GroupConsumer):
+    """The worker's group consumer, reading and writing `MemoryKafka` instead of Kafka."""
+
+    def __init__(self, memory: MemoryKafka, *args: Any) -> None:
+        super().__init__(*args)
+        self._memory = memory
+
+    async def start(self) -> None:
+        consumer: Any = self._memory.consumer(self.group)
+        self.consumer = consumer
+        consumer.subscribe(self.all_topics, listener=_Listener(self))
+        self._fetch_task = asyncio.create_task(self._fetch_loop(), name=f"fetch-{self.group}")
+        self._commit_task = asyncio.create_task(self._commit_loop(), name=f"commit-{self.group}")
+
+
+class _Outbox:
+    """Stands in for the outbox table: `events.publish(conn, ...)` goes to the broker at once
+    (as if the relay ran immediately); `conn` may be None in tests without a database."""
+
+    def __init__(self, harness: TestEvents) -> None:
+        self.harness = harness
+        self.schema = "memory"
+
+    async def write(self, conn: Any, events: Sequence[Any]) -> None:
+        for event in events:
+            self.harness._published.append(event.envelope)
+            await self.harness.send_record(event.topic, *to_kafka(event.envelope))
+
+
+def _router_of(events: Any) -> Router:
+    router = events if isinstance(events, Router) else getattr(events, "router", None)
+    if not isinstance(router, Router) or not router.subscriptions:
+        raise ConfigurationError(f"{events!r} has no subscribers to test")
+    return router
+
+
+def _observed(router: Router, calls: list[Call], scale: float) -> Router:
+    """A copy of the router whose handlers record their calls and whose delays are scaled."""
+    observed = Router()
+    observed.subscriptions = [
+        replace(s, handler=_recording(s, calls), retry=_scaled_policy(s.retry, scale))
+        for s in router.subscriptions
+    ]
+    return observed
+
+
+def _recording(sub: Subscription, calls: list[Call]) -> Callable[..., Awaitable[Any]]:
+    handler = sub.handler
+
+    @functools.wraps(handler)
+    async def recorded(event: Any, ctx: Any) -> Any:
+        call = Call(ctx.group, ctx.type, ctx.id, ctx.key, ctx.attempt, event, ctx)
+        calls.append(call)
+        try:
+            call.result = await handler(event, ctx)
+        except BaseException as exc:
+            call.error = exc
+            raise
+        return call.result
+
+    return recorded
+
+
+def _scaled_policy(policy: RetryPolicy, scale: float) -> RetryPolicy:
+    def s(value: float | None) -> float | None:
+        return None if value is None else value * scale
+
+    return replace(
+        policy,
+        backoff_initial=s(policy.backoff_initial),
+        backoff_max=s(policy.backoff_max),
+        delays=None if policy.delays is None else tuple(d * scale for d in policy.delays),
+    )
+
+
+def _scaled_settings(settings: WorkerSettings, scale: float) -> WorkerSettings:
+    return settings.model_copy(
+        update={
+            "retry_delays": [d * scale for d in settings.retry_delays],
+            "retry_backoff_initial": settings.retry_backoff_initial * scale,
+            "retry_backoff_max": settings.retry_backoff_max * scale,
+        }
+    )
