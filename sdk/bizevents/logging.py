@@ -31,6 +31,20 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in creds else url
 
 
+class _StderrLogger:
+    """Writes to whatever sys.stderr is at call time (a stream bound at configure time may be a
+    test runner's capture that is closed later)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger(*_: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     """Console output for humans, JSON lines for machines (BIZEVENTS_LOG_JSON=1)."""
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
@@ -49,6 +63,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
 
