@@ -201,3 +201,28 @@ async def test_replay_topic_is_dispatched_by_type(
         await kafka.send(topics.replay_topic(group), [event])
         await wait_until(lambda: len(seen) == 1)
     assert seen == [(event.id, topics.replay_topic(group))]
+
+
+async def test_waiting_retry_does_not_block_the_source_partition(
+    kafka: Kafka, group: str, fast_settings: Callable[..., WorkerSettings]
+) -> None:
+    etype = await kafka.new_type(partitions=1)
+    router = Router()
+    order: list[int] = []
+    failed = False
+
+    @router.subscriber(etype, group=group, retry=RetryPolicy(attempts=1, delays=(1.5,)))
+    async def handle(event: dict[str, int], ctx: Context) -> None:
+        nonlocal failed
+        if event["n"] == 0 and not failed:
+            failed = True
+            raise RuntimeError("once")
+        order.append(event["n"])
+
+    await kafka.send(etype, [envelope(etype, {"n": i}, key="k") for i in range(5)])
+    async with running(Worker(router, fast_settings())):
+        # 1..4 are parked behind 0 at once: the source partition is committed to its end...
+        await wait_until(lambda: _equal(kafka.committed(group, etype), {0: 5}))
+        assert order == []  # ...while 0 still waits in the retry topic, and 1..4 behind it
+        await wait_until(lambda: len(order) == 5)
+    assert order == [0, 1, 2, 3, 4]

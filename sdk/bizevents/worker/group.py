@@ -1,23 +1,36 @@
 """One consumer group: fetch, schedule per key, route verdicts, commit offsets.
 
+Built on aiokafka directly, not FastStream: FastStream acks one message at a time per
+subscriber, in order, which rules out what this module is for: many records of one partition in
+flight at once (different keys), finishing out of order, committed up to the lowest unfinished
+offset in one request per interval, with pause/resume backpressure and a rebalance listener that
+commits on revoke.
+
 Flow of a record:
 1. Fetched (read_committed, no auto-commit) and added to its partition's `OffsetTracker`. A
-   partition with too many open records is paused (backpressure) until they settle.
-2. Decoded at once. Poison (not a CloudEvent, unknown type, ...) is dead-lettered; a type known
-   but not handled by this group is done ("ignored").
-3. Queued in its key's lane (`KeyLanes`): one key runs one record at a time, in fetch order;
+   partition with too many open records is paused (backpressure) until they settle; handlers
+   share one semaphore (the concurrency limit).
+2. Decoded at once. Poison (not a CloudEvent, unknown type) is dead-lettered with the reason;
+   a type known but not handled by this group is done ("ignored"). A payload that breaks the
+   contract is found in step 5 and dead-lettered too, without retries.
+3. A record from a delayed-retry topic waits until it is due, outside any lane (one waiter per
+   retry partition: one delay per topic, so due times follow log order).
+4. Queued in its key's lane (`KeyLanes`): one key runs one record at a time, in fetch order;
    records without a key, or of `ordered=False` subscribers, get a lane of their own.
-4. In its lane: a record from a delayed-retry topic first waits until it is due. If its key is
-   held (`Holds`: an earlier record of the key is parked in a retry topic) and the record is not
-   the head, it is parked behind the head (sent to the head's retry topic) instead of running.
-5. The `Executor` runs the handler with immediate retries; the verdict is routed: done, to the
-   next delayed-retry topic (the key becomes held), or to the dead-letter topic.
+   Retry holds (`Holds`): while an earlier record of the key is parked in a retry topic, a
+   record that is not the head of the key is not run but parked behind the head (sent to the
+   head's retry topic, keyed the same, so it lands after the head). A parked record runs when
+   it becomes the head. So per-key order survives non-blocking retries.
+5. The `Executor` runs the handler with immediate retries (exponential backoff, jitter); the
+   verdict is routed: done; to the next delayed-retry topic (the key becomes held); or to the
+   dead-letter topic (retries used up, `DeadLetter`, a never-retried exception, poison).
 6. Only then is the offset marked done. A commit task commits, per partition, the lowest offset
    not yet done, every `commit_interval`; on revoke and on shutdown the same, once more.
 
 Holds live in this process: they are rebuilt from the retry topics as those are re-read after a
-restart, and they assume one worker owns a key's source and retry partitions (one process per
-group, or keys that hash to the same partition numbers in equally sized topics).
+restart (a main-topic record fetched before its key's retry record can then overtake it), and
+they assume one worker owns a key's source and retry partitions (one process per group, or
+equally sized topics with a partition-aligned assignment).
 """
 
 from __future__ import annotations
@@ -25,7 +38,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Hashable
+from collections import deque
+from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -113,6 +127,7 @@ class GroupConsumer:
         self.trackers: dict[TopicPartition, OffsetTracker] = {}
         self.lanes: KeyLanes[Item] = KeyLanes()
         self.holds = Holds()
+        self.delayed: dict[TopicPartition, deque[tuple[Hashable, Item]]] = {}
         self.paused: set[TopicPartition] = set()
         self.revoking: set[TopicPartition] = set()
         self.running: dict[TopicPartition, int] = {}
@@ -242,23 +257,52 @@ class GroupConsumer:
         if source is Source.RETRY and key is not None:
             self.holds.park(key, origin, self._tier_of(record.topic), (tp.topic, tp.partition))
         lane: Hashable = key if key is not None else self._next_unique()
-        if self.lanes.submit(lane, item):
-            self._spawn(lane, item)
+        if source is Source.RETRY and (item.state.due_ms or 0) > time.time() * 1000:
+            self._delay(lane, item)
+        else:
+            self._submit(lane, item)
 
     def _next_unique(self) -> Hashable:
         self._unique += 1
         return ("unordered", self._unique)
 
-    def _spawn(self, lane: Hashable, item: Item) -> None:
-        task = asyncio.create_task(self._run_lane(lane, item))
+    def _submit(self, lane: Hashable, item: Item) -> None:
+        if self.lanes.submit(lane, item):
+            self._spawn(self._run_lane(lane, item))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    # -- delayed retries: wait outside the key's lane, so the lane keeps parking newcomers ---------
+    def _delay(self, lane: Hashable, item: Item) -> None:
+        queue = self.delayed.setdefault(item.tp, deque())
+        queue.append((lane, item))
+        if len(queue) == 1:
+            self._spawn(self._release_when_due(item.tp, queue))
+
+    async def _release_when_due(
+        self, tp: TopicPartition, queue: deque[tuple[Hashable, Item]]
+    ) -> None:
+        """One waiter per retry partition: one delay per topic, so due times are in log order."""
+        while queue and not self.stopping.is_set():
+            lane, item = queue[0]
+            wait = (item.state.due_ms or 0) / 1000 - time.time()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), wait)
+                continue
+            queue.popleft()
+            self._submit(lane, item)
+        if self.delayed.get(tp) is queue and not queue:
+            del self.delayed[tp]
 
     # -- a key's lane -----------------------------------------------------------------------------
     async def _run_lane(self, lane: Hashable, first: Item) -> None:
         item: Item | None = first
         while item is not None:
-            if await self._due(item) and self._owned(item):
+            if self._owned(item):
                 await self._run_one(item)
             item = self.lanes.next(lane)
 
@@ -268,16 +312,6 @@ class GroupConsumer:
             and item.tp not in self.revoking
             and self.trackers.get(item.tp) is item.tracker
         )
-
-    async def _due(self, item: Item) -> bool:
-        """Wait until a retry record is due; False when stopping meanwhile."""
-        if item.source is not Source.RETRY or item.state.due_ms is None:
-            return True
-        wait = item.state.due_ms / 1000 - time.time()
-        if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), wait)
-        return not self.stopping.is_set()
 
     async def _run_one(self, item: Item) -> None:
         self.running[item.tp] = self.running.get(item.tp, 0) + 1
@@ -488,6 +522,7 @@ class GroupConsumer:
             log.warning("commit on revoke failed", group=self.group, error=str(exc))
         for tp in revoked:
             self.trackers.pop(tp, None)
+            self.delayed.pop(tp, deque()).clear()
             self.paused.discard(tp)
         self.holds.release_locations({(tp.topic, tp.partition) for tp in revoked})
         log.info("partitions revoked", group=self.group, partitions=len(revoked))
