@@ -87,3 +87,21 @@ def test_full_transitive_checks_both_directions_against_every_version() -> None:
 @pytest.mark.parametrize("mode", list(Compatibility))
 def test_identical_three_versions_are_compatible_under_every_mode(mode: Compatibility) -> None:
     assert check_compatibility_transitive([V2, dict(V2), dict(V2)], mode) == []
+
+
+@pytest.mark.timeout(60)
+def test_hostile_nested_unions_stop_with_cannot_prove() -> None:
+    # Six levels of 4-way anyOf, integer leaves widened to number: compatible, but proving it
+    # branch by branch takes more steps than the budget, so the answer is "cannot prove".
+    def nest(level: int, leaf: str) -> dict[str, Any]:
+        if level == 0:
+            return {"type": leaf}
+        branches = [
+            {"type": "object", "properties": {f"p{i}": nest(level - 1, leaf)}} for i in range(4)
+        ]
+        return {"anyOf": branches}
+
+    assert check_compatibility(nest(3, "integer"), nest(3, "number"), "BACKWARD") == []
+    found = check_compatibility(nest(6, "integer"), nest(6, "number"), "BACKWARD")
+    assert "too-complex" in {v.rule for v in found}
+    assert all("cannot prove" in v.message or "too complex" in v.message for v in found)

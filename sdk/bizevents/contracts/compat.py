@@ -82,6 +82,9 @@ HANDLED = frozenset(
     }
 )
 MAX_DEPTH = 100
+# Sub-checks per comparison: nested anyOf/oneOf try every branch, so hostile schemas could
+# multiply the work; past this budget the answer is "cannot prove".
+MAX_STEPS = 50_000
 CANNOT_PROVE = "cannot prove compatibility, treated as breaking"
 
 
@@ -256,9 +259,13 @@ class _Subset:
         self.seen: set[tuple[int, int]] = set()
         # Keeps every schema whose id() is in `seen` alive, so ids cannot be reused.
         self.keep: list[Any] = []
+        self.steps = [0]  # shared with trial probes
+        self.canons: dict[int, str] = {}  # id -> canonical text, for objects kept alive
 
     def run(self) -> list[Violation]:
         self.check(self.sub_root, self.sup_root, "", 0, ())
+        if self.steps[0] > MAX_STEPS:
+            self.unproven("", "too-complex", f"more than {MAX_STEPS} comparisons needed")
         unique = {(v.pointer, v.rule, v.message): v for v in self.found}
         return sorted(unique.values(), key=lambda v: (v.pointer, v.rule))
 
@@ -308,6 +315,8 @@ class _Subset:
         probe = _Subset(self.sub_root, self.sup_root, sup_is_new=self.sup_is_new)
         probe.seen = set(self.seen)
         probe.keep = self.keep
+        probe.steps = self.steps
+        probe.canons = self.canons
         probe.check(sub, sup, ptr, depth, ())
         return probe.found
 
@@ -323,10 +332,24 @@ class _Subset:
         except Exception:  # unresolvable refs and the like: cannot prove validity
             return False
 
+    def canon(self, schema: Any) -> str:
+        """_canon, memoised: equality tests would otherwise re-serialise whole subtrees."""
+        key = id(schema)
+        if key not in self.canons:
+            self.keep.append(schema)
+            self.canons[key] = _canon(schema)
+        return self.canons[key]
+
     # -- the check ----------------------------------------------------------------------------
     def check(
         self, sub: Any, sup: Any, ptr: str, depth: int, exclusive_of: tuple[Any, ...]
     ) -> None:
+        self.steps[0] += 1
+        if self.steps[0] > MAX_STEPS:
+            # Every check past the budget fails (one root-level violation after dedup), so a
+            # trial branch can never look compatible just because it was not examined.
+            self.unproven("", "too-complex", f"more than {MAX_STEPS} comparisons needed")
+            return
         if depth > MAX_DEPTH:
             self.unproven(ptr, "too-deep", f"schemas nested deeper than {MAX_DEPTH} levels")
             return
@@ -352,7 +375,8 @@ class _Subset:
             return
         self.seen.add(key)
         self.keep.append((sub, sup))
-        if "$ref" not in json.dumps(sub, default=str) and _canon(sub) == _canon(sup):
+        sub_text = self.canon(sub)
+        if '"$ref"' not in sub_text and sub_text == self.canon(sup):
             return
         # Composition on the sub side: each branch (with the shared keywords) must fit.
         for word in ("anyOf", "oneOf"):
