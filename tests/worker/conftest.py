@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from worker_helpers import Kafka
 
 from bizevents.worker import WorkerSettings
+
+from .worker_helpers import Kafka
 
 
 @pytest.fixture

@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import asyncpg
 import pytest
-from worker_helpers import Kafka, envelope, running, wait_until
 
 from bizevents.worker import Context, RetryPolicy, Router, Worker, WorkerSettings
 from bizevents.worker.inbox import claim, cleanup, migrate_inbox
+
+from .worker_helpers import Kafka, envelope, running, wait_until
 
 pytestmark = pytest.mark.services
 

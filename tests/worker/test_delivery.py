@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from worker_helpers import Kafka, envelope, running, wait_until
 
 from bizevents import topics
 from bizevents.worker import (
@@ -22,6 +21,8 @@ from bizevents.worker import (
     WorkerSettings,
 )
 from bizevents.worker.metrics import HANDLED
+
+from .worker_helpers import Kafka, envelope, running, wait_until
 
 pytestmark = pytest.mark.services
 

@@ -8,9 +8,10 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import pytest
-from worker_helpers import Kafka, envelope, running, wait_until
 
 from bizevents.worker import Context, RetryPolicy, Router, Worker, WorkerSettings
+
+from .worker_helpers import Kafka, envelope, running, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from worker_helpers import Kafka, envelope, running, wait_until
 
 from bizevents import topics
 from bizevents.contracts import load_contracts
 from bizevents.envelope import to_kafka
 from bizevents.worker import Context, DeadLetterRecord, Router, Worker, WorkerSettings
+
+from .worker_helpers import Kafka, envelope, running, wait_until
 
 pytestmark = pytest.mark.services
 

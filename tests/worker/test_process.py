@@ -11,10 +11,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from worker_helpers import Kafka, envelope, running, spawn_worker, wait_until
 
 from bizevents.worker import Context, Router, Worker, WorkerSettings
 from bizevents.worker.metrics import HANDLED
+
+from .worker_helpers import Kafka, envelope, running, spawn_worker, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
