@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import structlog
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from bizevents import topics
@@ -41,6 +43,7 @@ async def test_handles_typed_events_and_commits_everything(
     @router.subscriber(etype, group=group)
     async def handle(event: Thing, ctx: Context) -> None:
         assert isinstance(event, Thing)
+        assert structlog.contextvars.get_contextvars()["event_id"] == ctx.id
         seen.append((event.n, ctx.attempt, ctx.type, ctx.key))
 
     sent = [envelope(etype, {"n": i}, key=f"k{i % 7}") for i in range(30)]
@@ -50,9 +53,21 @@ async def test_handles_typed_events_and_commits_everything(
         await wait_until(lambda: len(seen) == 30)
         ends = await kafka.end_offsets(etype, 3)
         await wait_until(lambda: _equal(kafka.committed(group, etype), ends))
+        await wait_until(lambda: all(_lag(group, etype, p) == 0 for p in range(3)))
     assert sorted(n for n, *_ in seen) == list(range(30))
+    assert _sample("bizevents_worker_handler_seconds_count", group=group, event_type=etype) == 30
     assert {(a, t) for _, a, t, _ in seen} == {(1, etype)}
     assert HANDLED.labels(group, "success")._value.get() - before == 30
+
+
+def _sample(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+def _lag(group: str, topic: str, partition: int) -> float | None:
+    return _sample(
+        "bizevents_worker_consumer_lag", group=group, topic=topic, partition=str(partition)
+    )
 
 
 async def _equal(got: Any, expected: dict[int, int]) -> bool:

@@ -139,14 +139,21 @@ class Executor:
         attempt: int,
         where: tuple[str, int, int],
     ) -> Verdict:
-        bound = log.bind(
-            event_id=envelope.id,
-            event_type=envelope.type,
-            group=self.group,
-            attempt=attempt,
-            traceparent=envelope.extensions.get("traceparent"),
-        )
-        ctx = Context(envelope, self.group, attempt, bound, *where, _pool=self.pool)
+        fields = {
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "group": self.group,
+            "attempt": attempt,
+            "traceparent": envelope.extensions.get("traceparent"),
+        }
+        ctx = Context(envelope, self.group, attempt, log.bind(**fields), *where, _pool=self.pool)
+        # Also in structlog's context variables: the app's own loggers get the same fields.
+        with structlog.contextvars.bound_contextvars(**fields):
+            return await self._limited(sub, envelope, event, ctx)
+
+    async def _limited(
+        self, sub: Subscription, envelope: Envelope, event: Any, ctx: Context
+    ) -> Verdict:
         async with self.semaphore:
             started = time.perf_counter()
             try:
