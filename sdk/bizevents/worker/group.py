@@ -335,6 +335,8 @@ class GroupConsumer:
             return
         assert item.envelope is not None and item.sub is not None
         key = item.ordered_key
+        if key is not None:
+            self._forget_foreign_head(key)
         if key is not None and not self.holds.is_head(key, item.origin):
             head = self.holds.head(key)
             assert head is not None
@@ -359,6 +361,25 @@ class GroupConsumer:
                 self.holds.release(key, item.origin)
             return
         await self._retry(item, verdict, delay, key)
+
+    def _assigned(self, location: tuple[str, int]) -> bool:
+        assert self.consumer is not None
+        return TopicPartition(*location) in self.consumer.assignment()
+
+    def _hold(self, key: bytes, origin: Origin, tier: float, location: tuple[str, int]) -> None:
+        """Hold the key for a record just sent to a retry partition, if we consume that partition:
+        another worker's partition would never give the record back to us."""
+        if self._assigned(location):
+            self.holds.park(key, origin, tier, location)
+        else:
+            self.holds.release(key, origin)
+
+    def _forget_foreign_head(self, key: bytes) -> None:
+        """Safety net: a head parked in a partition we no longer own can never resolve here."""
+        head = self.holds.head(key)
+        while head is not None and head.location is not None and not self._assigned(head.location):
+            self.holds.release(key, head.origin)
+            head = self.holds.head(key)
 
     def _next_delay(self, item: Item, verdict: Failed) -> float | None:
         """The delayed-retry tier for this failure, or None when retries are used up."""
@@ -405,7 +426,7 @@ class GroupConsumer:
         RETRIES.labels(self.group, "delayed").inc()
         HANDLED.labels(self.group, "retry").inc()
         if key is not None:
-            self.holds.park(key, item.origin, delay, (topic, partition))
+            self._hold(key, item.origin, delay, (topic, partition))
         log.info(
             "sent to retry topic",
             group=self.group,
@@ -432,7 +453,7 @@ class GroupConsumer:
             # It has not failed itself: keep the failure times for a real failure later.
             headers = [(n, v) for n, v in headers if n not in (H_FIRST, H_LAST)]
         partition = await self._send(topic, (key_, value, headers))
-        self.holds.park(key, item.origin, delay, (topic, partition))
+        self._hold(key, item.origin, delay, (topic, partition))
         HANDLED.labels(self.group, "parked").inc()
 
     async def _dead_letter(self, item: Item, verdict: Failed) -> None:
