@@ -220,3 +220,12 @@ def test_default_path_comes_from_settings(tmp_path: Path, monkeypatch: pytest.Mo
     write(tmp_path, "things.yaml", document())
     monkeypatch.setenv("BIZEVENTS_CONTRACTS_PATH", str(tmp_path))
     assert load_contracts().event_types == ("com.acme.things.ThingHappened.v1",)
+
+
+def test_structure_and_extension_errors_in_one_document_are_reported_together(
+    tmp_path: Path,
+) -> None:
+    doc = document(events={"c": thing_channel(**{"x-bizevents-compatibility": "SOMETIMES"})})
+    doc["operations"]["send_c"]["action"] = "publish"
+    write(tmp_path, "things.yaml", doc)
+    assert {p.rule for p in problems_of(tmp_path)} == {"asyncapi", "extension"}

@@ -140,7 +140,13 @@ class _Loader:
             self._document(name, document, contracts, services)
         self.problems.extend(self.resolver.problems)
         if self.problems:
-            unique = list(dict.fromkeys(self.problems))
+            # A bad payload keyword is found by both the AsyncAPI and the 2020-12 meta-schema.
+            structural = {(p.file, p.pointer) for p in self.problems if p.rule == "asyncapi"}
+            unique = [
+                p
+                for p in dict.fromkeys(self.problems)
+                if not (p.rule == "payload-schema" and (p.file, p.pointer) in structural)
+            ]
             raise ContractError(f"invalid contracts in {label}: {len(unique)} problem(s)", unique)
         return ContractSet(contracts, services)
 
@@ -154,12 +160,15 @@ class _Loader:
         structure = structure_problems(doc, file)
         self.problems.extend(structure)
         self._check_refs(file, "", doc)
-        if structure:
-            return  # the rest assumes the AsyncAPI shape
-        info = doc["info"]
+        # Carry on despite structure problems (all errors at once), reading defensively.
+        info = doc.get("info")
+        if not isinstance(info, dict):
+            return
         owner, source = ext.info_extensions(info, file, self.problems)
         self.problems.extend(ext.unknown_keys(doc, frozenset(), file, ""))
-        service = info["title"]
+        service = str(info.get("title", ""))
+        version = str(info.get("version", ""))
+        channels = doc.get("channels")
         if service in services:
             self.problems.append(
                 Problem(
@@ -170,8 +179,12 @@ class _Loader:
                 )
             )
         events: list[str] = []
-        for channel_id, raw_channel in sorted(doc.get("channels", {}).items()):
-            contract = self._channel(file, doc, channel_id, raw_channel, info, owner, source)
+        for channel_id, raw_channel in sorted(
+            channels.items() if isinstance(channels, dict) else []
+        ):
+            contract = self._channel(
+                file, channel_id, raw_channel, (service, version, owner, source)
+            )
             if contract is None:
                 continue
             if contract.event_type in contracts:
@@ -189,7 +202,7 @@ class _Loader:
             contracts[contract.event_type] = contract
             events.append(contract.event_type)
         services[service] = ServiceDocument(
-            service, str(info["version"]), owner, file, doc, self.texts.get(file, ""), tuple(events)
+            service, version, owner, file, doc, self.texts.get(file, ""), tuple(events)
         )
 
     def _check_refs(self, file: str, pointer: str, value: Any, depth: int = 0) -> None:
@@ -211,13 +224,11 @@ class _Loader:
     def _channel(
         self,
         file: str,
-        doc: dict[str, Any],
         channel_id: str,
         raw_channel: Any,
-        info: dict[str, Any],
-        owner: str,
-        source: str,
+        document: tuple[str, str, str, str],
     ) -> EventContract | None:
+        service, version, owner, source = document
         pointer = join("/channels", channel_id)
         try:
             cfile, cpointer, channel = self.resolver.follow(file, pointer, raw_channel)
@@ -228,6 +239,8 @@ class _Loader:
             return None
         extensions = ext.channel_extensions(channel, cfile, cpointer, self.problems)
         messages = channel.get("messages") or {}
+        if not isinstance(messages, dict):
+            return None  # reported by the structure check
         if len(messages) != 1:
             self.problems.append(
                 Problem(
@@ -261,16 +274,14 @@ class _Loader:
         return EventContract(
             event_type=extensions.event_type,
             source=extensions.source or source,
-            topic=channel.get("address") or extensions.event_type,
-            version=str(info["version"]),
-            service=info["title"],
+            topic=str(channel.get("address") or extensions.event_type),
+            version=version,
+            service=service,
             owner=owner,
             schema=schema,
             key_field=extensions.key_field,
             compatibility=extensions.compatibility,
-            publishers=extensions.publishers
-            if extensions.publishers is not None
-            else (info["title"],),
+            publishers=extensions.publishers if extensions.publishers is not None else (service,),
             subscribers=extensions.subscribers,
             retention_ms=extensions.retention_ms,
             description=str(description),
