@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import structlog
+from aiokafka.admin import NewTopic
 from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from bizevents import topics
+from bizevents.envelope import to_kafka
 from bizevents.worker import (
     Context,
     DeadLetter,
@@ -22,6 +25,7 @@ from bizevents.worker import (
     Worker,
     WorkerSettings,
 )
+from bizevents.worker.deadletter import H_DUE
 from bizevents.worker.metrics import HANDLED
 
 from .worker_helpers import Kafka, envelope, running, wait_until
@@ -242,3 +246,50 @@ async def test_waiting_retry_does_not_block_the_source_partition(
         assert order == []  # ...while 0 still waits in the retry topic, and 1..4 behind it
         await wait_until(lambda: len(order) == 5)
     assert order == [0, 1, 2, 3, 4]
+
+
+async def test_after_a_restart_parked_records_hold_their_key_again(
+    kafka: Kafka, group: str, fast_settings: Callable[..., WorkerSettings]
+) -> None:
+    etype = await kafka.new_type(partitions=1)
+    order: list[int] = []
+    sent_to_retry = asyncio.Event()
+    policy = RetryPolicy(attempts=1, delays=(1.0,))
+    settings = fast_settings(topic_partitions=1, max_pending_per_partition=10_000)
+
+    def app(fail_first: bool) -> Router:
+        router = Router()
+
+        @router.subscriber(etype, group=group, retry=policy)
+        async def handle(event: dict[str, int], ctx: Context) -> None:
+            if fail_first and event["n"] == 0:
+                sent_to_retry.set()
+                raise RuntimeError("first worker fails 0")
+            if event["n"] >= 0:
+                order.append(event["n"])
+
+        return router
+
+    # Other keys' records ahead in the retry topic, due a little later: the retry record of 0
+    # comes thousands of offsets after the start of the retry partition.
+    retry_topic = topics.retry_topic(group, "1s")
+    await kafka.admin.create_topics([NewTopic(retry_topic, 1, 1)])
+    due = str(int((time.time() + 3) * 1000)).encode()
+    filler = []
+    for i in range(3000):
+        key, value, headers = to_kafka(envelope(etype, {"n": -1}, key=f"x{i}"))
+        filler.append(
+            kafka.producer.send(retry_topic, value, key=key, headers=[*headers, (H_DUE, due)])
+        )
+    await asyncio.gather(*await asyncio.gather(*filler))
+    await kafka.send(etype, [envelope(etype, {"n": 0}, key="k")])
+    async with running(Worker(app(True), settings)) as first:
+        await wait_until(sent_to_retry.is_set)
+        await wait_until(lambda: _equal(kafka.committed(group, etype), {0: 1}))
+        await first.stop()  # before anything in the retry topic is due: all of it stays unread
+    assert await kafka.committed(group, retry_topic) == {}
+    # 1 arrives while nobody runs; the next worker must not let it overtake 0.
+    await kafka.send(etype, [envelope(etype, {"n": 1}, key="k")])
+    async with running(Worker(app(False), settings)):
+        await wait_until(lambda: len(order) == 2)
+    assert order == [0, 1]

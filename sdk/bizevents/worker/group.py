@@ -27,10 +27,11 @@ Flow of a record:
 6. Only then is the offset marked done. A commit task commits, per partition, the lowest offset
    not yet done, every `commit_interval`; on revoke and on shutdown the same, once more.
 
-Holds live in this process: they are rebuilt from the retry topics as those are re-read after a
-restart (a main-topic record fetched before its key's retry record can then overtake it), and
-they assume one worker owns a key's source and retry partitions (one process per group, or
-equally sized topics with a partition-aligned assignment).
+Holds live in this process. After a restart or rebalance they are rebuilt from the retry topics:
+source partitions are held back until the retry partitions are read to their end (bounded by
+backpressure and `warmup_timeout`). They assume one worker owns a key's source and retry
+partitions (one process per group, or equally sized topics with a partition-aligned assignment);
+a key parked in another worker's partition is not held here.
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ class GroupConsumer:
         self.holds = Holds()
         self.delayed: dict[TopicPartition, deque[tuple[Hashable, Item]]] = {}
         self.paused: set[TopicPartition] = set()
+        self.warmup: dict[TopicPartition, int] = {}
+        self.held_back: set[TopicPartition] = set()
+        self.warmup_deadline = 0.0
         self.revoking: set[TopicPartition] = set()
         self.running: dict[TopicPartition, int] = {}
         self.changed = asyncio.Condition()
@@ -208,6 +212,7 @@ class GroupConsumer:
                     self.consumer.pause(tp)
                     self.paused.add(tp)
             self._resume_settled()
+            await self._check_warmup()
             IN_FLIGHT.labels(self.group).set(sum(t.pending for t in self.trackers.values()))
 
     def _resume_settled(self) -> None:
@@ -545,14 +550,58 @@ class GroupConsumer:
             self.trackers.pop(tp, None)
             self.delayed.pop(tp, deque()).clear()
             self.paused.discard(tp)
+            self.warmup.pop(tp, None)
+            self.held_back.discard(tp)
         self.holds.release_locations({(tp.topic, tp.partition) for tp in revoked})
         log.info("partitions revoked", group=self.group, partitions=len(revoked))
 
-    def on_assigned(self, assigned: set[TopicPartition]) -> None:
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self.revoking.difference_update(assigned)
         for tp in assigned:
             # A partition we get back starts from the committed offset: fresh bookkeeping.
             self.trackers.pop(tp, None)
+        await self._start_warmup(assigned)
+
+    # -- warm-up: rebuild holds from the retry topics before running source records -------------
+    async def _start_warmup(self, assigned: set[TopicPartition]) -> None:
+        """Hold back the source partitions until the retry partitions are read to their current
+        end: records parked there before a restart or rebalance hold their keys again first."""
+        assert self.consumer is not None
+        retry_tps = [tp for tp in assigned if tp.topic in self.retry_topics]
+        if not retry_tps:
+            return
+        try:
+            ends = await self.consumer.end_offsets(retry_tps)
+            targets = {}
+            for tp, end in ends.items():
+                if end > (await self.consumer.committed(tp) or 0):
+                    targets[tp] = end
+        except Exception as exc:  # best effort: never block consuming on it
+            log.warning("retry warm-up skipped", group=self.group, error=str(exc))
+            return
+        if not targets:
+            return
+        self.warmup = targets
+        self.held_back = {tp for tp in assigned if tp.topic not in self.retry_topics}
+        self.consumer.pause(*self.held_back)
+        self.warmup_deadline = time.monotonic() + self.settings.warmup_timeout
+        log.info("reading retry topics first", group=self.group, partitions=len(targets))
+
+    async def _check_warmup(self) -> None:
+        if not self.held_back:
+            return
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        for tp, end in list(self.warmup.items()):
+            # Paused by backpressure: as much as we can hold is in memory already.
+            if tp in self.paused or tp not in assigned or await self.consumer.position(tp) >= end:
+                del self.warmup[tp]
+        if self.warmup and time.monotonic() < self.warmup_deadline:
+            return
+        self.warmup.clear()
+        ready = [tp for tp in self.held_back if tp in assigned and tp not in self.paused]
+        self.held_back.clear()
+        self.consumer.resume(*ready)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -563,7 +612,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.group.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.group.on_assigned(set(assigned))
+        await self.group.on_assigned(set(assigned))
 
 
 async def _wait_for(cond: asyncio.Condition, predicate: Callable[[], bool], timeout: float) -> bool:

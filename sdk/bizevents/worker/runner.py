@@ -136,6 +136,9 @@ class Worker:
             await admin.close()
 
     async def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
         timeout = self.settings.shutdown_timeout
         await asyncio.gather(*(g.stop(timeout) for g in self.groups), return_exceptions=True)
         if self._cleanup_task is not None:
@@ -145,7 +148,6 @@ class Worker:
             await self.producer.stop()
         if self._pool is not None:
             await self._pool.close()
-        self._stopped.set()
 
     async def run(self) -> None:
         """Start, then run until SIGTERM/SIGINT (or a group's consumer crashes), then drain."""

@@ -25,6 +25,9 @@ class WorkerSettings(ConnectionSettings):
     commit_interval: float = Field(default=0.5, gt=0)
     shutdown_timeout: float = Field(default=30.0, ge=0)
     revoke_timeout: float = Field(default=10.0, ge=0)
+    # After an assignment, source partitions wait at most this long for the retry partitions to
+    # be read (so parked records hold their keys again before later records run).
+    warmup_timeout: float = Field(default=30.0, ge=0)
     metrics_port: int = 0
     # Only these groups (empty: every group the app subscribes with).
     groups: list[str] = Field(default_factory=list)
