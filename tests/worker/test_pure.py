@@ -264,3 +264,36 @@ class TestRouter:
     def test_settings_reject_bad_delays(self) -> None:
         with pytest.raises(ValueError, match="positive"):
             WorkerSettings(retry_delays=[0])
+
+
+class TestWorkerChecks:
+    def test_subscribing_needs_a_contract_that_allows_the_app(self) -> None:
+        from pathlib import Path
+
+        from bizevents.app import Events
+        from bizevents.errors import PermissionDeniedError, UnknownEventTypeError
+        from bizevents.worker import Worker
+
+        contracts = Path(__file__).resolve().parents[2] / "contracts"
+        billing = Events(app="billing", contracts=contracts)
+
+        @billing.subscriber("com.acme.orders.OrderShipped.v1", group="billing")
+        async def ok(event: dict[str, object], ctx: Context) -> None: ...
+
+        Worker(billing, WorkerSettings())  # billing is a declared subscriber
+
+        stranger = Events(app="stranger", contracts=contracts)
+
+        @stranger.subscriber("com.acme.orders.OrderShipped.v1", group="stranger")
+        async def nope(event: dict[str, object], ctx: Context) -> None: ...
+
+        with pytest.raises(PermissionDeniedError, match="stranger"):
+            Worker(stranger, WorkerSettings())
+
+        unknown = Events(app="billing", contracts=contracts)
+
+        @unknown.subscriber("com.acme.nothing.Nope.v1", group="billing")
+        async def missing(event: dict[str, object], ctx: Context) -> None: ...
+
+        with pytest.raises(UnknownEventTypeError):
+            Worker(unknown, WorkerSettings())

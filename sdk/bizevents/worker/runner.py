@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from .. import topics
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, PermissionDeniedError
 from ..kafka import make_producer
 from ..metrics import serve_metrics
 from .deadletter import DeadLetterSink
@@ -59,12 +59,27 @@ class Worker:
         if not groups:
             raise ConfigurationError("the app declares no subscribers")
         self.group_names = groups
+        self._check_contracts(getattr(events, "app", None))
         self.groups: list[GroupConsumer] = []
         self.producer: AIOKafkaProducer | None = None
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
         self._cleanup_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+
+    def _check_contracts(self, app: str | None) -> None:
+        """Every subscribed type must have a contract that lets this app subscribe."""
+        if self.contracts is None:
+            return
+        for sub in self.router.subscriptions:
+            for event_type in sub.event_types:
+                contract = self.contracts.get(event_type)  # UnknownEventTypeError if missing
+                allowed = tuple(getattr(contract, "subscribers", ()) or ())
+                if app is not None and allowed and app not in allowed:
+                    raise PermissionDeniedError(
+                        f"app {app!r} may not subscribe to {event_type!r} "
+                        f"(allowed: {', '.join(allowed)})"
+                    )
 
     # -- database (lazy: only apps that use it need it) ------------------------------------------
     async def pool(self) -> asyncpg.Pool:
