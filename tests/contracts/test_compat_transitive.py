@@ -105,3 +105,12 @@ def test_hostile_nested_unions_stop_with_cannot_prove() -> None:
     found = check_compatibility(nest(6, "integer"), nest(6, "number"), "BACKWARD")
     assert "too-complex" in {v.rule for v in found}
     assert all("cannot prove" in v.message or "too complex" in v.message for v in found)
+
+
+def test_malformed_schemas_are_breaking_not_a_crash() -> None:
+    old = {"type": "string", "maxLength": "ten"}
+    new = {"type": "string", "maxLength": 5}
+    (violation,) = check_compatibility(old, new, "BACKWARD")
+    assert violation.rule == "schema-invalid" and "cannot" in violation.message
+    found = check_compatibility({"$ref": "#/$defs/Missing"}, {"type": "string"}, "FULL")
+    assert {v.rule for v in found} >= {"ref-unresolved"}

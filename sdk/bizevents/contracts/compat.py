@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .model import Compatibility
-from .subset import Subset
+from .subset import CANNOT_PROVE, Subset
 from .violation import Violation
 
 
@@ -26,10 +26,21 @@ def check_compatibility(
     mode = Compatibility(mode)
     found: list[Violation] = []
     if mode.backward:
-        found += Subset(old, new, sup_is_new=True).run()
+        found += _run(old, new, sup_is_new=True)
     if mode.forward:
-        found += Subset(new, old, sup_is_new=False).run()
+        found += _run(new, old, sup_is_new=False)
     return found
+
+
+def _run(sub: Any, sup: Any, *, sup_is_new: bool) -> list[Violation]:
+    try:
+        return Subset(sub, sup, sup_is_new=sup_is_new).run()
+    except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+        # Schemas that skipped meta-schema validation (e.g. hand-made in a registry call) may
+        # hold values of the wrong type; that is a breaking "cannot compare", not a crash.
+        direction = "backward" if sup_is_new else "forward"
+        message = f"schemas cannot be compared ({type(exc).__name__}: {exc}): {CANNOT_PROVE}"
+        return [Violation("", "schema-invalid", message, direction)]
 
 
 def check_history(

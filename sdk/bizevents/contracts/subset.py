@@ -71,6 +71,9 @@ class Subset:
         return "new" if self.sup_is_new else "old"
 
     def deref(self, schema: Any, root: Any, ptr: str) -> Any:
+        """Follow local refs. An unresolvable ref on the sub side reads as "anything", on the
+        sup side as "nothing": both make the comparison fail, never pass."""
+        unresolved = root is self.sub_root and root is not self.sup_root
         for _ in range(MAX_DEPTH):
             if not isinstance(schema, dict) or "$ref" not in schema:
                 return schema
@@ -78,14 +81,14 @@ class Subset:
             target: Any = root
             if not isinstance(ref, str) or not ref.startswith("#"):
                 self.unproven(ptr, "ref-unresolved", f"$ref {ref!r} is not local to the schema")
-                return root is self.sub_root
+                return unresolved
             for raw in [t for t in ref[1:].split("/") if t]:
                 token = raw.replace("~1", "/").replace("~0", "~")
                 if isinstance(target, dict) and token in target:
                     target = target[token]
                 else:
                     self.unproven(ptr, "ref-unresolved", f"$ref {ref!r} names nothing")
-                    return root is self.sub_root
+                    return unresolved
             siblings = {
                 k: v
                 for k, v in schema.items()
