@@ -129,3 +129,13 @@ def test_hostile_payload_is_bounded(tmp_path: Path) -> None:
     with pytest.raises(Exception) as info:
         contract.validate(payload)
     assert len(info.value.problems) == 2  # type: ignore[attr-defined]
+
+
+def test_symlink_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("password: hunter2\n")
+    write(tmp_path / "contracts", "things.yaml", document())
+    (tmp_path / "contracts" / "leak.yaml").symlink_to(secret)
+    (problem,) = problems_of(tmp_path / "contracts")
+    assert problem.file == "leak.yaml" and "outside the contracts folder" in problem.message
+    assert "hunter2" not in str(problem)

@@ -37,9 +37,23 @@ def load_contracts(path: str | Path | None = None, *, limits: Limits | None = No
         path = ContractsSettings().contracts_path
     path = Path(path)
     limits = limits or Limits()
+    escaping: list[Problem] = []
     if path.is_dir():
         root = path
-        names = sorted(p.name for p in path.iterdir() if p.suffix in SUFFIXES and p.is_file())
+        names = []
+        for entry in sorted(path.iterdir()):
+            if entry.suffix not in SUFFIXES or not entry.is_file():
+                continue
+            if not entry.resolve().is_relative_to(root.resolve()):
+                escaping.append(
+                    Problem(
+                        "symlink to a file outside the contracts folder", file=entry.name, rule="io"
+                    )
+                )
+                continue
+            names.append(entry.name)
+        if escaping:
+            raise ContractError(f"invalid contracts in {path}", escaping)
     elif path.is_file():
         root, names = path.parent, [path.name]
     else:
@@ -100,6 +114,8 @@ class _Loader:
     def _load_fragment(self, name: str) -> Any:
         if PurePosixPath(name).suffix not in (*SUFFIXES, ".json"):
             raise RefError(f"$ref to {name!r}: only .yaml, .yml and .json files can be referenced")
+        if len(self.texts) >= MAX_FILES:
+            raise RefError(f"$ref to {name!r}: more than {MAX_FILES} files referenced")
         before = len(self.problems)
         data = self._parse(name)
         if len(self.problems) > before:
