@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -175,3 +176,20 @@ except ValidationError:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["['currency',", "'total']", "closed"]
+    # "typed": the generated package passes mypy --strict (pydantic's types, no Any leaks).
+    typed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "--cache-dir",
+            os.devnull,
+            str(out_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert typed.returncode == 0, typed.stdout
