@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import structlog
 
 from ..envelope import Envelope
 from ..errors import ConfigurationError
@@ -20,7 +21,6 @@ class Context:
     envelope: Envelope
     group: str
     attempt: int  # 1 on first delivery; counts immediate and delayed retries
-    log: Any  # a structlog logger bound to event id, type, group, attempt, traceparent
     topic: str
     partition: int
     offset: int
@@ -28,6 +28,24 @@ class Context:
     # row, so the handler's writes and "processed" commit together.
     connection: asyncpg.Connection | None = None
     _pool: PoolProvider | None = field(default=None, repr=False)
+    _log: Any = field(default=None, repr=False)
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound to event id, type, group, attempt and traceparent (built on
+        first use: most handlers never log)."""
+        if self._log is None:
+            self._log = structlog.get_logger("bizevents.handler").bind(**self.log_fields())
+        return self._log
+
+    def log_fields(self) -> dict[str, Any]:
+        return {
+            "event_id": self.envelope.id,
+            "event_type": self.envelope.type,
+            "group": self.group,
+            "attempt": self.attempt,
+            "traceparent": self.envelope.extensions.get("traceparent"),
+        }
 
     @property
     def id(self) -> str:

@@ -140,8 +140,15 @@ class GroupConsumer:
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self._unique = 0
+        self._outcomes: dict[str, Any] = {}
         self._fetch_task: asyncio.Task[None] | None = None
         self._commit_task: asyncio.Task[None] | None = None
+
+    def _handled(self, outcome: str) -> Any:
+        child = self._outcomes.get(outcome)
+        if child is None:
+            child = self._outcomes[outcome] = HANDLED.labels(self.group, outcome)
+        return child
 
     @property
     def all_topics(self) -> list[str]:
@@ -253,7 +260,7 @@ class GroupConsumer:
             if item.sub is None:
                 if self.contracts is not None and item.envelope.type not in self.contracts:
                     raise UnknownEventTypeError(item.envelope.type)
-                HANDLED.labels(self.group, "ignored").inc()
+                self._handled("ignored").inc()
                 tracker.done(record.offset)  # another group's event on a shared topic
                 return
         except (EnvelopeError, UnknownEventTypeError) as exc:
@@ -323,6 +330,8 @@ class GroupConsumer:
         try:
             await self._process(item)
             item.tracker.done(item.record.offset)
+            if item.tp in self.paused:
+                self._resume_settled()  # at once: waiting for the next fetch round idles
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -355,7 +364,7 @@ class GroupConsumer:
             (item.record.topic, item.record.partition, item.record.offset),
         )
         if isinstance(verdict, Done):
-            HANDLED.labels(self.group, verdict.outcome).inc()
+            self._handled(verdict.outcome).inc()
             if key is not None:
                 self.holds.release(key, item.origin)
             return
@@ -429,7 +438,7 @@ class GroupConsumer:
         topic = topics.retry_topic(self.group, delay_label(delay))
         partition = await self._send(topic, letter.retry_record(stage, due))
         RETRIES.labels(self.group, "delayed").inc()
-        HANDLED.labels(self.group, "retry").inc()
+        self._handled("retry").inc()
         if key is not None:
             self._hold(key, item.origin, delay, (topic, partition))
         log.info(
@@ -459,13 +468,13 @@ class GroupConsumer:
             headers = [(n, v) for n, v in headers if n not in (H_FIRST, H_LAST)]
         partition = await self._send(topic, (key_, value, headers))
         self._hold(key, item.origin, delay, (topic, partition))
-        HANDLED.labels(self.group, "parked").inc()
+        self._handled("parked").inc()
 
     async def _dead_letter(self, item: Item, verdict: Failed) -> None:
         letter = self._letter(item, verdict)
         await self._send(self.dead_letter_topic, letter.record())
         DEAD_LETTERS.labels(self.group, verdict.error_type).inc()
-        HANDLED.labels(self.group, "dead_letter").inc()
+        self._handled("dead_letter").inc()
         log.warning(
             "dead-lettered",
             group=self.group,

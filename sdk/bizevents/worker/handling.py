@@ -79,6 +79,13 @@ class Executor:
         self.pool = pool
         self.inbox_schema = inbox_schema
         self.sleep = sleep
+        self._durations: dict[str, Any] = {}
+
+    def _duration(self, event_type: str) -> Any:
+        child = self._durations.get(event_type)
+        if child is None:
+            child = self._durations[event_type] = DURATION.labels(self.group, event_type)
+        return child
 
     def decode(self, sub: Subscription, envelope: Envelope) -> Any:
         """The handler's event argument; raises (poison) when the payload breaks the contract."""
@@ -139,17 +146,11 @@ class Executor:
         attempt: int,
         where: tuple[str, int, int],
     ) -> Verdict:
-        fields = {
-            "event_id": envelope.id,
-            "event_type": envelope.type,
-            "group": self.group,
-            "attempt": attempt,
-            "traceparent": envelope.extensions.get("traceparent"),
-        }
-        ctx = Context(envelope, self.group, attempt, log.bind(**fields), *where, _pool=self.pool)
-        # Also in structlog's context variables: the app's own loggers get the same fields.
-        with structlog.contextvars.bound_contextvars(**fields):
-            return await self._limited(sub, envelope, event, ctx)
+        ctx = Context(envelope, self.group, attempt, *where, _pool=self.pool)
+        # Also in structlog's context variables, so the app's own loggers get the same fields.
+        # Each key's lane is its own task (own context copy): the next record just overwrites.
+        structlog.contextvars.bind_contextvars(**ctx.log_fields())
+        return await self._limited(sub, envelope, event, ctx)
 
     async def _limited(
         self, sub: Subscription, envelope: Envelope, event: Any, ctx: Context
@@ -161,7 +162,7 @@ class Executor:
                     return await self._with_inbox(sub, envelope, event, ctx)
                 result = await sub.handler(event, ctx)
             finally:
-                DURATION.labels(self.group, envelope.type).observe(time.perf_counter() - started)
+                self._duration(envelope.type).observe(time.perf_counter() - started)
         if isinstance(result, Outcome):
             raise result
         return Done("success")
