@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 from collections.abc import Callable
@@ -48,13 +47,16 @@ async def test_kill_9_mid_handler_redelivers(
 ) -> None:
     etype = await kafka.new_type()
     out = tmp_path / "out.txt"
-    await kafka.send(etype, [envelope(etype, {"n": i}, key=f"k{i}") for i in range(5)])
+    # 0, 1 in partition 0; 2 alone in partition 1; 3, 4 in partition 2.
+    for partition, numbers in ((0, (0, 1)), (1, (2,)), (2, (3, 4))):
+        events = [envelope(etype, {"n": n}, key=f"k{n}") for n in numbers]
+        await kafka.send(etype, events, partition=partition)
     proc = spawn_worker(
         "killable:events", env_for(etype, group, out, services, APP_HANG="2"), tmp_path / "log1"
     )
     try:
         await wait_until(lambda: "start 2" in lines(out) and len(lines(out)) >= 9, 60)
-        await asyncio.sleep(0.3)  # let the other offsets be committed
+        await wait_until(lambda: _committed(kafka, group, etype, {0: 2, 2: 2}))
     finally:
         proc.send_signal(signal.SIGKILL)
     assert await exited(proc, 10) == -signal.SIGKILL
@@ -156,6 +158,10 @@ async def test_inbox_gives_exactly_once_effects_across_redelivery(
     assert await db.fetchval("SELECT count(DISTINCT event_id) FROM effects") == 20
     assert await db.fetchval("SELECT count(*) FROM effects") == 20
     assert await db.fetchval(f"SELECT count(*) FROM {db_schema}.inbox") == 20
+
+
+async def _committed(kafka: Kafka, group: str, topic: str, expected: dict[int, int]) -> bool:
+    return await kafka.committed(group, topic) == expected
 
 
 async def _count(db: asyncpg.Connection, table: str, expected: int) -> bool:
