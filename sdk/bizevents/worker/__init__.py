@@ -1,6 +1,19 @@
 """Subscriber workers: at-least-once delivery, per-key order, retries, dead letters, inbox.
 
-See `group.py` for the delivery design (offset tracking, key lanes, retry holds).
+    events = Events(app="billing", contracts="contracts/")
+
+    @events.subscriber("com.acme.orders.OrderShipped.v1", group="billing", inbox=True,
+                       retry=RetryPolicy(attempts=3, delays=(10, 60, 600)),
+                       never_retry=(CustomerUnknown,))
+    async def on_shipped(event: OrderShipped, ctx: Context) -> None:
+        ctx.log.info("shipping noted")
+        await ctx.connection.execute(...)        # commits with the inbox row
+        if ...: return Skip("already invoiced")  # or raise Retry(after=30) / DeadLetter("why")
+
+    $ bizevents worker billing.app:events        # BIZEVENTS_* settings: see WorkerSettings
+
+See `group.py` for the delivery design (offset tracking, key lanes, retry holds) and
+`deadletter.py` for the retry and dead-letter record format.
 """
 
 from .context import Context
