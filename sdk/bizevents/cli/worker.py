@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import typer
 
 from ..errors import BizEventsError, ConfigurationError
@@ -52,7 +53,7 @@ def worker(
         configure_logging(settings.log_level, settings.log_json)
         events = load_object(target)
         asyncio.run(Worker(events, settings).run())
-    except BizEventsError as exc:
+    except (BizEventsError, pydantic.ValidationError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
