@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from typer.testing import CliRunner
 
@@ -28,6 +29,8 @@ def env(services, db_schema, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("BIZEVENTS_KAFKA_BOOTSTRAP", services.kafka_bootstrap)
     monkeypatch.setenv("BIZEVENTS_DLQ_SCHEMA", db_schema)
     monkeypatch.setenv("COLUMNS", "200")  # rich tables unwrapped
+    yield
+    structlog.reset_defaults()  # the command configured logging for its (here: our) process
 
 
 async def run(*args: str, code: int = 0) -> str:

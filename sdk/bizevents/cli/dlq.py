@@ -9,7 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar, cast
 
 import asyncpg
 import structlog
@@ -106,7 +106,17 @@ async def _store(settings: DeadLetterSettings) -> AsyncIterator[DeadLetterStore]
 def _quiet_logs(level: str = "WARNING") -> None:
     """Logs to stderr (stdout is for tables and --json), warnings only unless told."""
     configure_logging(level)
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Stderr())))
+
+
+class _Stderr:
+    """Whatever sys.stderr is at write time (a captured stream may be swapped or closed)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def _run(work: Callable[[DeadLetterStore], Awaitable[T]], log_level: str = "WARNING") -> T:
