@@ -152,6 +152,12 @@ class Relay:
                 )
                 if result.sent:
                     await conn.execute(self._delete, result.sent)
+                    log.debug(
+                        "relay.batch",
+                        sent=len(result.sent),
+                        first_event_id=rows[0].envelope.id,
+                        last_event_id=rows[-1].envelope.id,
+                    )
                     metrics.RELAYED.labels(**self._labels).inc(len(result.sent))
                     metrics.BATCH_SIZE.labels(**self._labels).observe(len(result.sent))
                 if result.failed:
