@@ -92,8 +92,11 @@ async def test_purge_needs_a_filter_and_confirmation(env, store):  # type: ignor
 async def test_dlq_replay_command(env, store):  # type: ignore[no-untyped-def]
     group = f"g-{uuid.uuid4().hex[:8]}"
     await store.add_many([from_dead_letter(letter(n, group=group)) for n in range(3)])
+    out = json.loads(await run("dlq", "replay", "--group", group, "--limit", "2", "--json"))
+    assert out == {"replayed": 2, "skipped": 0}
+    assert await store.count(DeadLetterFilter(groups=(group,), statuses=(Status.REPLAYED,))) == 2
     out = json.loads(await run("dlq", "replay", "--group", group, "--json"))
-    assert out == {"replayed": 3, "skipped": 0}
+    assert out == {"replayed": 1, "skipped": 0}  # only the one still 'dead'
     assert await store.count(DeadLetterFilter(groups=(group,), statuses=(Status.REPLAYED,))) == 3
 
 

@@ -83,7 +83,7 @@ def test_filter_builds_parameterised_sql_and_escapes_like_wildcards():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"limit": 0}, "limit"),
+        ({"limit": 0}, "at least 1"),
         (
             {"since": datetime(2026, 2, 1, tzinfo=UTC), "until": datetime(2026, 1, 1, tzinfo=UTC)},
             "empty",

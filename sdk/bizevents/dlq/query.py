@@ -9,7 +9,8 @@ from typing import Any
 from ..errors import DeadLetterError
 from .model import Status
 
-MAX_LIMIT = 10_000
+DEFAULT_PAGE = 50
+MAX_PAGE = 10_000  # rows per `list` page; replays and purges page internally
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +31,11 @@ class DeadLetterFilter:
     ids: tuple[int, ...] = ()
     before_id: int | None = None
     after_id: int | None = None
-    limit: int | None = 50
+    limit: int | None = None  # at most this many (a page of `list`: 50 when None)
 
     def __post_init__(self) -> None:
-        if self.limit is not None and not 1 <= self.limit <= MAX_LIMIT:
-            raise DeadLetterError(f"limit must be between 1 and {MAX_LIMIT}, got {self.limit}")
+        if self.limit is not None and self.limit < 1:
+            raise DeadLetterError(f"limit must be at least 1, got {self.limit}")
         if self.since and self.until and self.since > self.until:
             raise DeadLetterError("--since is after --until: the range is empty")
         for moment in (self.since, self.until):

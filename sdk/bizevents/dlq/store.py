@@ -12,7 +12,7 @@ import asyncpg
 
 from ..errors import DeadLetterError
 from .model import DeadLetterRecord, Headers, Status, headers_from_json, headers_to_json
-from .query import DeadLetterFilter, where
+from .query import DEFAULT_PAGE, MAX_PAGE, DeadLetterFilter, where
 from .schema import migrate, quote_schema
 
 DEFAULT_SCHEMA = "bizevents"
@@ -219,7 +219,7 @@ class DeadLetterStore:
     async def list(self, f: DeadLetterFilter, *, ascending: bool = False) -> Page:
         """One page, newest first (oldest first when `ascending`); `Page.next` continues it."""
         clause, params = where(f)
-        limit = f.limit or 50
+        limit = min(f.limit or DEFAULT_PAGE, MAX_PAGE)
         params.append(limit + 1)
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
