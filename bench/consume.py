@@ -13,6 +13,9 @@ Contenders (each a fresh consumer group reading the same topic from the start):
   ours no-op        bizevents Worker: CloudEvent decoding, per-key lanes, offset tracking and
                     interval commits; a handler that does nothing
   ours 1 ms         the same with `await asyncio.sleep(0.001)` in the handler
+  ours no-op tuned  no-op, with BIZEVENTS_MAX_PENDING_PER_PARTITION=20000 (default 1000): a
+                    paused partition is resumed only by the fetch loop, after its 200 ms poll, so
+                    the default back-pressure threshold throttles a fast handler
 
 Rate = messages / (time of the last message - time the consumer was started), group join
 included for everyone. A contender still running after --cap seconds is stopped and its rate is
@@ -136,7 +139,9 @@ async def faststream_ack(bootstrap: str, topic: str, counter: Counter, stop: asy
         await broker.stop()
 
 
-def ours(delay: float) -> Callable[[str, str, Counter, asyncio.Event], Awaitable[None]]:
+def ours(
+    delay: float, **tuning: Any
+) -> Callable[[str, str, Counter, asyncio.Event], Awaitable[None]]:
     async def run(bootstrap: str, topic: str, counter: Counter, stop: asyncio.Event) -> None:
         router = Router()
         group = f"bench-ours-{uuid.uuid4().hex[:8]}"
@@ -148,7 +153,7 @@ def ours(delay: float) -> Callable[[str, str, Counter, asyncio.Event], Awaitable
             counter.hit()
 
         settings = WorkerSettings(
-            kafka_bootstrap=bootstrap, commit_interval=0.5, topic_partitions=1, log_level="WARNING"
+            kafka_bootstrap=bootstrap, commit_interval=0.5, topic_partitions=1, **tuning
         )
         worker = Worker(router, settings)
         await worker.start()
@@ -236,6 +241,7 @@ async def main(args: argparse.Namespace) -> None:
             ("faststream ack", faststream_ack),
             ("ours no-op", ours(0.0)),
             ("ours 1 ms", ours(0.001)),
+            ("ours no-op tuned", ours(0.0, max_pending_per_partition=20_000)),
         ):
             results.append(await measure(name, contender, bootstrap, topic, args.events, args.cap))
     finally:

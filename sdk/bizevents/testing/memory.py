@@ -128,7 +128,8 @@ class MemoryProducer:
 
 class MemoryConsumer:
     """The subset of AIOKafkaConsumer the worker uses: subscribe with a rebalance listener,
-    getmany, pause/resume, commit, highwater. The single member gets every partition."""
+    getmany, pause/resume, commit, committed, position, end offsets, highwater. The single
+    member gets every partition."""
 
     def __init__(self, kafka: MemoryKafka, group: str) -> None:
         self.kafka = kafka
@@ -168,6 +169,15 @@ class MemoryConsumer:
 
     def highwater(self, tp: TopicPartition) -> int:
         return self.kafka.end(tp)
+
+    async def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.kafka.end(tp) for tp in tps}
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.kafka.committed.get(self.group, {}).get(tp)
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self._position[tp]
 
     async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
         committed = self.kafka.committed.setdefault(self.group, {})
