@@ -7,7 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from bizevents.dlq import DeadLetterFilter, Status, from_dead_letter, store_sink
+from bizevents.dlq import (
+    DeadLetterFilter,
+    DeadLetterSettings,
+    PostgresSink,
+    Status,
+    from_dead_letter,
+    store_sink,
+)
 from bizevents.dlq.schema import migrate
 from bizevents.errors import ConfigurationError, DeadLetterError
 
@@ -140,3 +147,17 @@ async def test_soft_purge_drops_bytes_and_blocks_resurrection_hard_purge_deletes
     assert await store.count(DeadLetterFilter()) == 3
     with pytest.raises(DeadLetterError, match="no dead letter with id"):
         await store.get(10**9)
+
+
+async def test_postgres_sink_connects_lazily_and_migrates(services, db_schema, db):  # type: ignore[no-untyped-def]
+    sink = PostgresSink(
+        DeadLetterSettings(database_url=services.database_url, dlq_schema=db_schema)
+    )
+    dl = letter(3)
+    try:
+        await sink(dl)
+        await sink(dl)
+    finally:
+        await sink.close()
+    rows = await db.fetch(f'SELECT original_offset, error FROM "{db_schema}".dead_letters')
+    assert [(r["original_offset"], r["error"]) for r in rows] == [(3, "boom")]

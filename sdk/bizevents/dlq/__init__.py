@@ -6,7 +6,7 @@ from .model import DeadLetterRecord, Status, from_dead_letter, from_kafka_record
 from .query import DeadLetterFilter
 from .replay import ReplayResult, replay_dead_letters
 from .settings import DeadLetterSettings
-from .sink import store_sink
+from .sink import PostgresSink, store_sink
 from .store import DEFAULT_SCHEMA, DeadLetterStore, Page, StoredDeadLetter
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "DeadLetterStore",
     "HistoryResult",
     "Page",
+    "PostgresSink",
     "ReplayResult",
     "Start",
     "Status",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+
+import asyncpg
 
 from ..logging import get_logger
 from .model import DeadLetterLike, from_dead_letter
+from .settings import DeadLetterSettings
 from .store import DeadLetterStore
 
 log = get_logger(__name__)
@@ -28,3 +32,34 @@ def store_sink(store: DeadLetterStore) -> Callable[[DeadLetterLike], Awaitable[N
         )
 
     return sink
+
+
+class PostgresSink:
+    """A sink that connects on the first dead letter (BIZEVENTS_DATABASE_URL,
+    BIZEVENTS_DLQ_SCHEMA) and migrates the store, so an app can set it at import time:
+
+        events.dead_letter_sink = PostgresSink()
+    """
+
+    def __init__(self, settings: DeadLetterSettings | None = None) -> None:
+        self.settings = settings or DeadLetterSettings()
+        self._lock = asyncio.Lock()
+        self._pool: asyncpg.Pool | None = None
+        self._sink: Callable[[DeadLetterLike], Awaitable[None]] | None = None
+
+    async def __call__(self, dead_letter: DeadLetterLike) -> None:
+        async with self._lock:
+            if self._sink is None:
+                # Two connections: dead letters are rare; the pool lives as long as the worker.
+                self._pool = await asyncpg.create_pool(
+                    self.settings.database_url, min_size=1, max_size=2
+                )
+                store = DeadLetterStore(self._pool, self.settings.dlq_schema)
+                await store.migrate()
+                self._sink = store_sink(store)
+        await self._sink(dead_letter)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool, self._sink = None, None
