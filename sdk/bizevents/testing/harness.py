@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -36,8 +37,6 @@ from ..worker.group import GroupConsumer, _Listener
 from ..worker.inbox import migrate_inbox
 from ..worker.router import RetryPolicy, Subscription
 from .memory import MemoryKafka
-
-H_REPLAY_ID = "bizevents_replay_id"
 
 
 @dataclass
@@ -200,9 +199,9 @@ class TestEvents:
             await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
 
     async def replay(self, letter: DeadLetter, *, wait: bool = True) -> None:
-        """Send a dead letter back through its group, as `bizevents dlq replay` does."""
-        headers = [*letter.headers, (H_REPLAY_ID, b"0")]
-        await self.send_record(replay_topic(letter.group), letter.key, letter.value, headers)
+        """Send a dead letter back through its group (its replay topic, the original record),
+        as `bizevents dlq replay` does."""
+        await self.send_record(replay_topic(letter.group), letter.key, letter.value, letter.headers)
         if wait:
             await self.drain()
 
@@ -225,8 +224,6 @@ class TestEvents:
                     builder.app = publishers[0]
             out = builder.build(event_type, data, key=key, subject=subject, extensions=extensions)
             return out.topic, out.envelope
-        import json
-
         envelope = Envelope(
             id=new_event_id(),
             type=event_type,
