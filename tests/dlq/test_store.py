@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
@@ -161,3 +162,11 @@ async def test_postgres_sink_connects_lazily_and_migrates(services, db_schema, d
         await sink.close()
     rows = await db.fetch(f'SELECT original_offset, error FROM "{db_schema}".dead_letters')
     assert [(r["original_offset"], r["error"]) for r in rows] == [(3, "boom")]
+
+
+async def test_concurrent_stores_of_one_letter_keep_one_row(store):  # type: ignore[no-untyped-def]
+    record = from_dead_letter(letter(8))
+    results = await asyncio.gather(*(store.add(record) for _ in range(12)))
+    assert len({letter_id for letter_id, _ in results}) == 1
+    assert sum(inserted for _, inserted in results) == 1
+    assert await store.count(DeadLetterFilter()) == 1

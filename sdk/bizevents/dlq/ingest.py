@@ -7,8 +7,10 @@ on the original record's coordinates, so a redelivered batch adds nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from ..errors import DeadLetterError
@@ -49,13 +51,30 @@ class DeadLetterIngester:
                 if not batches:
                     continue
                 records = [self._decode(m) for msgs in batches.values() for m in msgs]
-                new = await self.store.add_many([r for r in records if r is not None])
+                new = await self._store([r for r in records if r is not None], stop)
+                if new is None:
+                    break  # stopping before the batch was stored: it comes again next time
                 self.seen += len(records)
                 self.stored += new
                 await consumer.commit()
                 log.info("dead letters ingested", records=len(records), new=new)
         finally:
             await consumer.stop()
+
+    async def _store(self, records: list[DeadLetterRecord], stop: asyncio.Event) -> int | None:
+        """Stores the batch, retrying while PostgreSQL is unavailable (offsets stay uncommitted
+        meanwhile); None when asked to stop first."""
+        pause = 0.5
+        while True:
+            try:
+                return await self.store.add_many(records)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("storing dead letters failed, retrying", error=str(exc), wait=pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+            if stop.is_set():
+                return None
+            pause = min(pause * 2, 10.0)
 
     @staticmethod
     def _decode(msg: Any) -> DeadLetterRecord | None:

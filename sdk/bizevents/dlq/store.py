@@ -174,11 +174,23 @@ class DeadLetterStore:
             r.first_failure,
             r.last_failure,
         )
-        if row is None:  # conflicting insert by a concurrent transaction not yet visible
-            raise DeadLetterError(
-                f"dead letter {r.group}/{r.original_topic}[{r.original_partition}]@"
-                f"{r.original_offset} is being stored concurrently; retry"
+        if row is None:
+            # A concurrent transaction (the sink and the ingester at once) committed the same
+            # letter after this statement's snapshot: a new statement sees it.
+            existing = await conn.fetchval(
+                f"SELECT id FROM {self._t} WHERE group_name = $1 AND original_topic = $2"
+                " AND original_partition = $3 AND original_offset = $4",
+                r.group,
+                r.original_topic,
+                r.original_partition,
+                r.original_offset,
             )
+            if existing is None:
+                raise DeadLetterError(
+                    f"dead letter {r.group}/{r.original_topic}[{r.original_partition}]@"
+                    f"{r.original_offset} could not be stored or found"
+                )
+            return int(existing), False
         return int(row["id"]), bool(row["inserted"])
 
     async def mark_replayed(self, ids: Sequence[int]) -> int:
