@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -14,10 +15,13 @@ from bizevents.dlq import (
     DeadLetterFilter,
     DeadLetterIngester,
     DeadLetterSettings,
+    Start,
     Status,
     from_dead_letter,
     replay_dead_letters,
+    replay_history,
 )
+from bizevents.errors import DeadLetterError
 from bizevents.topics import dead_letter_topic, replay_topic
 
 from .conftest import letter
@@ -151,3 +155,42 @@ async def test_replay_sends_the_original_record_to_the_group_replay_topic(servic
     ).replayed == 0
     # The other group's letter was not touched.
     assert await store.count(DeadLetterFilter(groups=(other,), statuses=(Status.DEAD,))) == 1
+
+
+async def test_history_replay_from_a_time_copies_only_later_records(services, make_topic):  # type: ignore[no-untyped-def]
+    topic = await make_topic("hist", 3)
+    group = f"hist-{uuid.uuid4().hex[:8]}"
+    await produce(
+        services.kafka_bootstrap, topic, [(b"k%d" % i, b"old-%d" % i, []) for i in range(9)]
+    )
+    await asyncio.sleep(0.05)  # record timestamps are milliseconds
+    start = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    await produce(
+        services.kafka_bootstrap, topic, [(b"k%d" % i, b"new-%d" % i, []) for i in range(6)]
+    )
+    settings = settings_for(services, group)
+    totals: list[int] = []
+    result = await replay_history(
+        settings, group, Start(time=start), topics=[topic], on_total=totals.append
+    )
+    assert (result.scanned, result.copied, totals) == (6, 6, [6])
+    consumer = AIOKafkaConsumer(
+        replay_topic(group),
+        bootstrap_servers=services.kafka_bootstrap,
+        group_id=f"r-{group}",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    got = []
+    try:
+        async with asyncio.timeout(20):
+            while len(got) < 6:
+                for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                    got.extend(msgs)
+    finally:
+        await consumer.stop()
+    assert sorted(m.value for m in got) == sorted(b"new-%d" % i for i in range(6))
+    assert all(m.key == b"k" + m.value.split(b"-")[1] for m in got)  # keys kept
+    with pytest.raises(DeadLetterError, match="does not exist"):
+        await replay_history(settings, group, Start(offset=0), topics=["no-such-topic-here"])
