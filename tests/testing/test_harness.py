@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from bizevents.app import Events
+from bizevents.envelope import to_kafka
 from bizevents.errors import PayloadValidationError, PermissionDeniedError
 from bizevents.testing import MemoryKafka, TestEvents
 from bizevents.worker import Context
@@ -110,3 +111,28 @@ async def test_memory_partitioning_matches_kafkas(services, make_topic):  # type
             assert meta.partition == memory.partition_for(topic, key)
     finally:
         await producer.stop()
+
+
+@pytest.mark.services
+async def test_inbox_subscribers_run_on_the_real_database_in_memory_mode(services, db_schema, db):  # type: ignore[no-untyped-def]
+    events = Events(app="billing")
+    await db.execute("CREATE TABLE charges (order_id text)")
+
+    @events.subscriber("test.harness.Charged.v1", group="billing", inbox=True)
+    async def charge(event: dict[str, Any], ctx: Context) -> None:
+        assert ctx.connection is not None  # the inbox transaction
+        await ctx.connection.execute(
+            f'INSERT INTO "{db_schema}".charges VALUES ($1)', event["order_id"]
+        )
+
+    async with TestEvents(
+        events, database_url=services.database_url, settings={"inbox_schema": db_schema}
+    ) as t:
+        topic, envelope = t._build(
+            "test.harness.Charged.v1", {"order_id": "o-9"}, "o-9", None, None
+        )
+        for _ in range(3):  # the same event delivered three times
+            await t.send_record(topic, *to_kafka(envelope))
+        await t.drain()
+        assert len(t.calls()) == 1  # the duplicates never reached the handler
+    assert await db.fetchval(f'SELECT count(*) FROM "{db_schema}".charges') == 1

@@ -178,7 +178,9 @@ class TestEvents:
     ) -> str:
         """Publish as the event's producer app would (contract-validated); by default wait until
         every group has settled it (handled, retried to the end, or dead-lettered)."""
-        topic, envelope = self._build(event_type, data, key, subject, extensions)
+        topic, envelope = self.build(
+            event_type, data, key=key, subject=subject, extensions=extensions
+        )
         await self.send_record(topic, *to_kafka(envelope))
         if wait:
             await self.drain()
@@ -205,14 +207,17 @@ class TestEvents:
         if wait:
             await self.drain()
 
-    def _build(
+    def build(
         self,
         event_type: str,
         data: Any,
-        key: str | None,
-        subject: str | None,
-        extensions: Mapping[str, str] | None,
+        *,
+        key: str | None = None,
+        subject: str | None = None,
+        extensions: Mapping[str, str] | None = None,
     ) -> tuple[str, Envelope]:
+        """(topic, CloudEvent) as `publish` would send it; to send one event several times:
+        `await t.send_record(topic, *to_kafka(envelope))`."""
         contracts = getattr(self.events, "contracts", None)
         if hasattr(self.events, "build"):
             builder = self.events
