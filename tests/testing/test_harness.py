@@ -128,9 +128,7 @@ async def test_inbox_subscribers_run_on_the_real_database_in_memory_mode(service
     async with TestEvents(
         events, database_url=services.database_url, settings={"inbox_schema": db_schema}
     ) as t:
-        topic, envelope = t._build(
-            "test.harness.Charged.v1", {"order_id": "o-9"}, "o-9", None, None
-        )
+        topic, envelope = t.build("test.harness.Charged.v1", {"order_id": "o-9"}, key="o-9")
         for _ in range(3):  # the same event delivered three times
             await t.send_record(topic, *to_kafka(envelope))
         await t.drain()
