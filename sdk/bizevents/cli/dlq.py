@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -106,6 +107,7 @@ async def _store(settings: DeadLetterSettings) -> AsyncIterator[DeadLetterStore]
 def _quiet_logs(level: str = "WARNING") -> None:
     """Logs to stderr (stdout is for tables and --json), warnings only unless told."""
     configure_logging(level)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # its INFO lists every topic
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Stderr())))
 
 
