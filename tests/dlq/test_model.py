@@ -105,3 +105,13 @@ def test_parse_start_accepts_offsets_durations_and_times():
     assert parse_start("2026-11-28").time == datetime(2026, 11, 28, tzinfo=UTC)
     with pytest.raises(DeadLetterError, match="neither an offset"):
         parse_start("yesterday")
+
+
+def test_event_type_of_reads_binary_headers_structured_bodies_and_tolerates_junk():
+    from bizevents.dlq.history import event_type_of
+    from bizevents.envelope import Envelope, Mode, to_kafka
+
+    env = Envelope(id="1", type="com.acme.X.v1", source="/s", time=BASE, data=b"{}")
+    assert event_type_of(*to_kafka(env, Mode.BINARY)) == "com.acme.X.v1"
+    assert event_type_of(*to_kafka(env, Mode.STRUCTURED)) == "com.acme.X.v1"
+    assert event_type_of(b"k", b"junk", []) is None
