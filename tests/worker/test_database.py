@@ -7,7 +7,7 @@ from collections.abc import Callable
 import asyncpg
 import pytest
 
-from bizevents.worker import Context, RetryPolicy, Router, Worker, WorkerSettings
+from bizevents.worker import Context, DeadLetter, RetryPolicy, Router, Worker, WorkerSettings
 from bizevents.worker.inbox import claim, cleanup, migrate_inbox
 
 from .worker_helpers import Kafka, envelope, running, wait_until
@@ -71,3 +71,33 @@ async def test_failed_attempt_rolls_back_its_writes_and_inbox_row(
         await wait_until(lambda: attempts == [1, 2, 3] and len(plain) == 1)
     rows = await db.fetch("SELECT event_id, attempt FROM effects")
     assert [tuple(r) for r in rows] == [(event.id, 3)]  # attempts 1 and 2 were rolled back
+
+
+async def test_dlq_store_setting_records_dead_letters_in_postgresql(
+    kafka: Kafka,
+    group: str,
+    db: asyncpg.Connection,
+    db_schema: str,
+    fast_settings: Callable[..., WorkerSettings],
+) -> None:
+    etype = await kafka.new_type()
+    router = Router()
+
+    @router.subscriber(etype, group=group)
+    async def handle(event: dict[str, int], ctx: Context) -> None:
+        raise DeadLetter(f"refused {event['n']}")
+
+    event = envelope(etype, {"n": 7}, key="k")
+    await kafka.send(etype, [event])
+    settings = fast_settings(dlq_store=True, dlq_schema=db_schema)
+    async with running(Worker(router, settings)):
+        await wait_until(lambda: _has_letter(db, db_schema))
+    row = await db.fetchrow(
+        f"SELECT group_name, event_id, error, error_type, attempts FROM {db_schema}.dead_letters"
+    )
+    assert tuple(row) == (group, event.id, "refused 7", "DeadLetter", 1)
+
+
+async def _has_letter(db: asyncpg.Connection, schema: str) -> bool:
+    exists = await db.fetchval("SELECT to_regclass($1)", f"{schema}.dead_letters")
+    return bool(exists and await db.fetchval(f"SELECT count(*) FROM {schema}.dead_letters"))

@@ -164,6 +164,8 @@ class GroupConsumer:
             isolation_level="read_committed",
             auto_offset_reset=self.settings.auto_offset_reset,
             max_poll_records=self.settings.fetch_max_records,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+            metadata_max_age_ms=self.settings.metadata_max_age_ms,
             session_timeout_ms=self.settings.session_timeout_ms,
             heartbeat_interval_ms=max(100, self.settings.session_timeout_ms // 3),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from typing import Any
 
 import asyncpg
@@ -147,6 +148,9 @@ class Worker:
             if missing:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(missing)
+                # A consumer that subscribes before a new topic shows in the metadata misses it
+                # until its next metadata refresh: retries would sit there unread meanwhile.
+                await _wait_visible(admin, [t.name for t in missing], self.settings.topic_timeout)
         finally:
             await admin.close()
 
@@ -211,3 +215,21 @@ async def _widest(admin: AIOKafkaAdminClient, names: list[str]) -> int:
         return DEFAULT_PARTITIONS
     counts = [len(d.get("partitions") or []) for d in described if not d.get("error_code")]
     return max([c for c in counts if c] or [DEFAULT_PARTITIONS])
+
+
+async def _wait_visible(admin: AIOKafkaAdminClient, names: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        described = await admin.describe_topics(names)
+        ready = {
+            d["topic"]
+            for d in described
+            if not d.get("error_code")
+            and d.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in d["partitions"])
+        }
+        if ready >= set(names):
+            return
+        if time.monotonic() > deadline:
+            raise ConfigurationError(f"topics not ready after {timeout}s: {set(names) - ready}")
+        await asyncio.sleep(0.1)

@@ -16,6 +16,8 @@ class WorkerSettings(ConnectionSettings):
     # committable yet.
     max_pending_per_partition: int = Field(default=1000, ge=1)
     fetch_max_records: int = Field(default=500, ge=1)
+    # A resumed partition is fetched only after the pending long-poll returns: keep it short.
+    fetch_max_wait_ms: int = Field(default=100, ge=0)
     # Default retry policy (a subscriber's RetryPolicy overrides any of these).
     retry_attempts: int = Field(default=3, ge=1)  # immediate attempts, the first included
     retry_backoff_initial: float = Field(default=0.1, ge=0)
@@ -37,6 +39,9 @@ class WorkerSettings(ConnectionSettings):
     # New retry/dead-letter/replay topics get this many partitions (0: as many as the widest
     # source topic of the group).
     topic_partitions: int = Field(default=0, ge=0)
+    topic_timeout: float = Field(default=30.0, gt=0)
+    # How soon a topic created after start (e.g. a source topic) is noticed.
+    metadata_max_age_ms: int = Field(default=30_000, ge=1000)
     inbox_schema: str = "bizevents"
     # Also record dead letters straight into the PostgreSQL store (`bizevents dlq list`); without
     # it the store learns them from the dead-letter topic through its ingester.
