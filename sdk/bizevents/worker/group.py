@@ -41,9 +41,6 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Hashable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import Enum
 from typing import Any
 
 import structlog
@@ -51,52 +48,23 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 
 from .. import topics
-from ..envelope import Envelope, from_kafka
+from ..envelope import from_kafka
 from ..errors import EnvelopeError, UnknownEventTypeError
 from .backoff import delay_label
 from .context import PoolProvider
 from .deadletter import (
-    H_FIRST,
-    H_LAST,
-    DeadLetter,
     DeadLetterSink,
     FailureState,
-    original_headers,
 )
 from .handling import Done, Executor, Failed, failure
 from .keys import Holds, KeyLanes, Origin
 from .metrics import DEAD_LETTERS, HANDLED, IN_FLIGHT, LAG, RETRIES
 from .offsets import OffsetTracker
 from .router import Subscription
+from .routing import Forwarder, Item, Source
 from .settings import WorkerSettings
 
 log = structlog.get_logger("bizevents.worker")
-
-
-class Source(Enum):
-    EVENTS = "events"
-    RETRY = "retry"
-    REPLAY = "replay"
-
-
-@dataclass
-class Item:
-    record: ConsumerRecord
-    tp: TopicPartition
-    tracker: OffsetTracker
-    source: Source
-    state: FailureState
-    origin: Origin
-    envelope: Envelope | None = None
-    sub: Subscription | None = None
-    poison: BaseException | None = None
-
-    @property
-    def ordered_key(self) -> bytes | None:
-        """The key whose order this record keeps, or None when it keeps none."""
-        if self.record.key is None or self.poison is not None:
-            return None
-        return self.record.key if self.sub is not None and self.sub.ordered else None
 
 
 class GroupConsumer:
@@ -119,6 +87,8 @@ class GroupConsumer:
         self.producer = producer
         self.sink = sink
         self.executor = Executor(group, contracts, semaphore, pool, settings.inbox_schema)
+        self.stopping = asyncio.Event()
+        self.forward = Forwarder(group, producer, sink, self.stopping)
         self.source_topics = sorted(set(source_topics))
         delays = {d for s in subscriptions.values() for d in (s.retry.delays or ())}
         self.retry_topics = {topics.retry_topic(group, delay_label(d)): d for d in delays}
@@ -137,7 +107,6 @@ class GroupConsumer:
         self.running: dict[TopicPartition, int] = {}
         self.changed = asyncio.Condition()
         self.commit_lock = asyncio.Lock()
-        self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self._unique = 0
         self._outcomes: dict[str, Any] = {}
@@ -412,102 +381,25 @@ class GroupConsumer:
         return self.retry_topics.get(topic, 0.0)
 
     # -- routing ----------------------------------------------------------------------------------
-    def _letter(self, item: Item, verdict: Failed) -> DeadLetter:
-        now = datetime.now(UTC)
-        topic, partition, offset = item.origin
-        return DeadLetter(
-            group=self.group,
-            error=verdict.error,
-            error_type=verdict.error_type,
-            stack=verdict.stack,
-            attempts=verdict.attempts,
-            first_failure=item.state.first_failure or now,
-            last_failure=now,
-            original_topic=topic,
-            original_partition=partition,
-            original_offset=offset,
-            key=item.record.key,
-            value=item.record.value,
-            headers=original_headers(item.record.headers),
-        )
-
     async def _retry(self, item: Item, verdict: Failed, delay: float, key: bytes | None) -> None:
         assert item.sub is not None
-        delays = list(item.sub.retry.delays or ())
-        stage = delays.index(delay, item.state.stage) + 1
-        letter = self._letter(item, verdict)
-        due = datetime.now(UTC) + timedelta(seconds=delay)
-        topic = topics.retry_topic(self.group, delay_label(delay))
-        partition = await self._send(topic, letter.retry_record(stage, due))
+        stage = list(item.sub.retry.delays or ()).index(delay, item.state.stage) + 1
+        topic, partition = await self.forward.retry(item, verdict, delay, stage)
         RETRIES.labels(self.group, "delayed").inc()
         self._handled("retry").inc()
         if key is not None:
             self._hold(key, item.origin, delay, (topic, partition))
-        log.info(
-            "sent to retry topic",
-            group=self.group,
-            event_id=item.envelope.id if item.envelope else None,
-            topic=topic,
-            attempts=verdict.attempts,
-            error=verdict.error,
-        )
 
     async def _park(self, item: Item, key: bytes, delay: float) -> None:
         """Route a record behind the head of its key, without running it."""
-        now = datetime.now(UTC)
-        state = item.state
-        letter = self._letter(
-            item,
-            Failed(
-                "waiting behind an earlier message of its key", "Parked", "", state.attempts, False
-            ),
-        )
-        topic = topics.retry_topic(self.group, delay_label(delay))
-        due = now + timedelta(seconds=delay)
-        key_, value, headers = letter.retry_record(state.stage, due, parked=True)
-        if state.first_failure is None:
-            # It has not failed itself: keep the failure times for a real failure later.
-            headers = [(n, v) for n, v in headers if n not in (H_FIRST, H_LAST)]
-        partition = await self._send(topic, (key_, value, headers))
+        topic, partition = await self.forward.park(item, delay)
         self._hold(key, item.origin, delay, (topic, partition))
         self._handled("parked").inc()
 
     async def _dead_letter(self, item: Item, verdict: Failed) -> None:
-        letter = self._letter(item, verdict)
-        await self._send(self.dead_letter_topic, letter.record())
+        await self.forward.dead_letter(item, verdict)
         DEAD_LETTERS.labels(self.group, verdict.error_type).inc()
         self._handled("dead_letter").inc()
-        log.warning(
-            "dead-lettered",
-            group=self.group,
-            event_id=item.envelope.id if item.envelope else None,
-            error_type=verdict.error_type,
-            error=verdict.error,
-            attempts=verdict.attempts,
-            original_topic=letter.original_topic,
-            original_offset=letter.original_offset,
-        )
-        if self.sink is not None:
-            try:
-                await self.sink(letter)
-            except Exception:
-                # The dead-letter topic has the record; the store can ingest it from there.
-                log.exception("dead_letter_sink failed", group=self.group)
-
-    async def _send(self, topic: str, record: tuple[bytes | None, bytes | None, list[Any]]) -> int:
-        """Produce and wait for the broker's ack; retried until it works or we stop."""
-        key, value, headers = record
-        pause = 0.2
-        while True:
-            try:
-                meta = await self.producer.send_and_wait(topic, value, key=key, headers=headers)
-                return int(meta.partition)
-            except Exception as exc:
-                if self.stopping.is_set():
-                    raise
-                log.warning("produce failed, retrying", topic=topic, error=str(exc))
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 5.0)
 
     # -- commits and rebalances -------------------------------------------------------------------
     async def _commit_loop(self) -> None:

@@ -1,0 +1,157 @@
+"""A fetched record on its way through the worker, and where failed records go.
+
+`Forwarder` sends the original record (key, value, headers unchanged) plus `bizevents_*`
+headers to the group's delayed-retry or dead-letter topic, and waits for the broker's ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from .. import topics
+from ..envelope import Envelope
+from .backoff import delay_label
+from .deadletter import H_FIRST, H_LAST, DeadLetter, DeadLetterSink, FailureState, original_headers
+from .handling import Failed
+from .keys import Origin
+from .offsets import OffsetTracker
+from .router import Subscription
+
+log = structlog.get_logger("bizevents.worker")
+
+Record = tuple[bytes | None, bytes | None, list[Any]]
+
+
+class Source(Enum):
+    EVENTS = "events"
+    RETRY = "retry"
+    REPLAY = "replay"
+
+
+@dataclass
+class Item:
+    record: ConsumerRecord
+    tp: TopicPartition
+    tracker: OffsetTracker
+    source: Source
+    state: FailureState
+    origin: Origin
+    envelope: Envelope | None = None
+    sub: Subscription | None = None
+    poison: BaseException | None = None
+
+    @property
+    def ordered_key(self) -> bytes | None:
+        """The key whose order this record keeps, or None when it keeps none."""
+        if self.record.key is None or self.poison is not None:
+            return None
+        return self.record.key if self.sub is not None and self.sub.ordered else None
+
+
+class Forwarder:
+    def __init__(
+        self,
+        group: str,
+        producer: AIOKafkaProducer,
+        sink: DeadLetterSink | None,
+        stopping: asyncio.Event,
+    ) -> None:
+        self.group = group
+        self.producer = producer
+        self.sink = sink
+        self.stopping = stopping
+        self.dead_letter_topic = topics.dead_letter_topic(group)
+
+    def letter(self, item: Item, verdict: Failed) -> DeadLetter:
+        now = datetime.now(UTC)
+        topic, partition, offset = item.origin
+        return DeadLetter(
+            group=self.group,
+            error=verdict.error,
+            error_type=verdict.error_type,
+            stack=verdict.stack,
+            attempts=verdict.attempts,
+            first_failure=item.state.first_failure or now,
+            last_failure=now,
+            original_topic=topic,
+            original_partition=partition,
+            original_offset=offset,
+            key=item.record.key,
+            value=item.record.value,
+            headers=original_headers(item.record.headers),
+        )
+
+    async def retry(self, item: Item, verdict: Failed, delay: float, stage: int) -> tuple[str, int]:
+        """Send to the delayed-retry topic of `delay`; returns where it landed."""
+        letter = self.letter(item, verdict)
+        due = datetime.now(UTC) + timedelta(seconds=delay)
+        topic = topics.retry_topic(self.group, delay_label(delay))
+        partition = await self.send(topic, letter.retry_record(stage, due))
+        log.info(
+            "sent to retry topic",
+            group=self.group,
+            event_id=item.envelope.id if item.envelope else None,
+            topic=topic,
+            attempts=verdict.attempts,
+            error=verdict.error,
+        )
+        return topic, partition
+
+    async def park(self, item: Item, delay: float) -> tuple[str, int]:
+        """Send behind the head of its key (into the head's retry topic), without a failure."""
+        state = item.state
+        waiting = Failed(
+            "waiting behind an earlier message of its key", "Parked", "", state.attempts, False
+        )
+        letter = self.letter(item, waiting)
+        topic = topics.retry_topic(self.group, delay_label(delay))
+        due = datetime.now(UTC) + timedelta(seconds=delay)
+        key, value, headers = letter.retry_record(state.stage, due, parked=True)
+        if state.first_failure is None:
+            # It has not failed itself: keep the failure times for a real failure later.
+            headers = [(n, v) for n, v in headers if n not in (H_FIRST, H_LAST)]
+        return topic, await self.send(topic, (key, value, headers))
+
+    async def dead_letter(self, item: Item, verdict: Failed) -> DeadLetter:
+        """Send to the dead-letter topic, then hand it to the sink (if any)."""
+        letter = self.letter(item, verdict)
+        await self.send(self.dead_letter_topic, letter.record())
+        log.warning(
+            "dead-lettered",
+            group=self.group,
+            event_id=item.envelope.id if item.envelope else None,
+            error_type=verdict.error_type,
+            error=verdict.error,
+            attempts=verdict.attempts,
+            original_topic=letter.original_topic,
+            original_offset=letter.original_offset,
+        )
+        if self.sink is not None:
+            try:
+                await self.sink(letter)
+            except Exception:
+                # The dead-letter topic has the record; the store can ingest it from there.
+                log.exception("dead_letter_sink failed", group=self.group)
+        return letter
+
+    async def send(self, topic: str, record: Record) -> int:
+        """Produce and wait for the broker's ack; retried until it works or we stop."""
+        key, value, headers = record
+        pause = 0.2
+        while True:
+            try:
+                meta = await self.producer.send_and_wait(topic, value, key=key, headers=headers)
+                return int(meta.partition)
+            except Exception as exc:
+                if self.stopping.is_set():
+                    raise
+                log.warning("produce failed, retrying", topic=topic, error=str(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
