@@ -91,6 +91,17 @@ async def test_a_handler_publishing_a_foreign_event_fails_like_in_production():
         assert len(t.failures()) == 2  # one immediate attempt, one delayed tier
 
 
+async def test_the_workers_subscription_rules_apply():
+    events = Events(app="shipping", contracts=CONTRACTS)
+
+    @events.subscriber("com.acme.orders.OrderCancelled.v1", group="shipping")
+    async def cancel(event: dict[str, Any], ctx: Context) -> None:
+        pass
+
+    with pytest.raises(PermissionDeniedError, match="may not subscribe"):
+        TestEvents(events)
+
+
 async def test_an_app_without_subscribers_is_refused():
     from bizevents.errors import ConfigurationError
 

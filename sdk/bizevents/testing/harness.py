@@ -91,7 +91,12 @@ class TestEvents:
         base = WorkerSettings(**{**options, **(settings or {})})
         self.settings = _scaled_settings(base, time_scale)
         router = _observed(_router_of(events), self._calls, time_scale)
-        shim = SimpleNamespace(router=router, contracts=getattr(events, "contracts", None))
+        # The worker's own checks apply (e.g. may this app subscribe to that type?).
+        shim = SimpleNamespace(
+            router=router,
+            contracts=getattr(events, "contracts", None),
+            app=getattr(events, "app", None),
+        )
         self.worker = Worker(shim, self.settings, dead_letter_sink=self._sink)
         self._producer: AIOKafkaProducer | None = None
         self._saved_outbox: Any = None
