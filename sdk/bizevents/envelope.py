@@ -45,6 +45,8 @@ _CORE = frozenset(
     }
 )
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+# Decoding accepts what the spec allows; the 20-character limit above is a SHOULD for producers.
+_ANY_EXTENSION_NAME = re.compile(r"^[a-z0-9]+$")
 
 Headers = list[tuple[str, bytes]]
 
@@ -162,23 +164,78 @@ def from_kafka(
     """Decode a Kafka record in either mode; EnvelopeError says what is wrong."""
     if value is None:
         raise EnvelopeError("record has no value (a tombstone is not an event)")
+    attrs: dict[str, str] = {}
+    content_type = ""
     try:
-        header_map = {name: bytes(raw) for name, raw in headers}
-        structured = not any(n.lower().startswith(CE_PREFIX) for n in header_map)
-        if structured:
-            ctype = header_map.get("content-type", b"").decode(errors="replace")
-            if not ctype.startswith(STRUCTURED):
-                raise EnvelopeError(
-                    "record is neither binary mode (no ce_ headers) nor "
-                    f"structured mode (content-type {ctype or 'missing'!r})"
-                )
-        if not structured and "ce_time" not in {n.lower() for n in header_map}:
-            raise EnvelopeError("missing required attribute 'time'")
-        message = KafkaMessage(headers=header_map, key=key, value=value)
+        for name, raw in headers:
+            lower = name.lower()
+            if lower.startswith(CE_PREFIX):
+                attrs[lower[3:]] = bytes(raw).decode()
+            elif lower == "content-type":
+                content_type = bytes(raw).decode()
+    except UnicodeDecodeError as exc:
+        raise EnvelopeError(f"a CloudEvents header is not UTF-8: {exc}") from exc
+    if attrs:
+        return _from_binary(key, value, attrs, content_type)
+    if not content_type.startswith(STRUCTURED):
+        raise EnvelopeError(
+            "record is neither binary mode (no ce_ headers) nor "
+            f"structured mode (content-type {content_type or 'missing'!r})"
+        )
+    return _from_structured(key, value, headers)
+
+
+def _from_binary(key: bytes | None, value: bytes, attrs: dict[str, str], content_type: str
+                 ) -> Envelope:  # fmt: skip
+    """Binary mode, decoded by hand: the consumer's hot path. The checks are the CloudEvents SDK's
+    (required attributes, specversion 1.0, no empty optional attributes, extension names),
+    plus bizevents' own rule that `time` is required."""
+    for name in ("id", "source", "type", "specversion", "time"):
+        if not attrs.get(name):
+            raise EnvelopeError(f"not a valid CloudEvent: missing required attribute {name!r}")
+    if attrs["specversion"] != SPECVERSION:
+        raise EnvelopeError(f"unsupported CloudEvents specversion {attrs['specversion']!r}")
+    try:
+        moment = datetime.fromisoformat(attrs["time"])
+    except ValueError as exc:
+        raise EnvelopeError(f"attribute 'time' is not an RFC 3339 timestamp: {exc}") from exc
+    if moment.tzinfo is None:
+        raise EnvelopeError("attribute 'time' has no time zone offset")
+    for name in ("subject", "dataschema"):
+        if name in attrs and not attrs[name]:
+            raise EnvelopeError(f"attribute {name!r} is present but empty")
+    extensions = {}
+    for name, text in attrs.items():
+        if name in _CORE or name == PARTITIONKEY:
+            continue
+        if not _ANY_EXTENSION_NAME.match(name):
+            raise EnvelopeError(f"invalid CloudEvents extension name {name!r}")
+        extensions[name] = text
+    # As the CloudEvents Kafka binding says: the record key is the partition key.
+    partitionkey = key.decode(errors="replace") if key is not None else attrs.get(PARTITIONKEY)
+    return Envelope(
+        id=attrs["id"],
+        type=attrs["type"],
+        source=attrs["source"],
+        time=moment,
+        data=bytes(value),
+        datacontenttype=content_type or attrs.get("datacontenttype") or JSON,
+        subject=attrs.get("subject"),
+        dataschema=attrs.get("dataschema"),
+        partitionkey=partitionkey,
+        extensions=extensions,
+    )
+
+
+def _from_structured(key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
+                     ) -> Envelope:  # fmt: skip
+    """Structured mode, through the official SDK (it parses and validates the JSON document)."""
+    try:
+        message = KafkaMessage(headers={n: bytes(r) for n, r in headers}, key=key, value=value)
         event = sdk_from_kafka(message, _RawJSONFormat())
         attrs = event.get_attributes()
-        if structured and "time" not in json.loads(value):
-            raise EnvelopeError("missing required attribute 'time'")
+        if "time" not in json.loads(value):
+            raise EnvelopeError("not a valid CloudEvent: missing required attribute 'time'")
     except EnvelopeError:
         raise
     except Exception as exc:
