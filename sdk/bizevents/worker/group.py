@@ -65,6 +65,7 @@ from .routing import Forwarder, Item, Source
 from .settings import WorkerSettings
 
 log = structlog.get_logger("bizevents.worker")
+NO_FAILURE = FailureState()
 
 
 class GroupConsumer:
@@ -106,6 +107,9 @@ class GroupConsumer:
         self.revoking: set[TopicPartition] = set()
         self.running: dict[TopicPartition, int] = {}
         self.changed = asyncio.Condition()
+        # Backpressure hysteresis: paused at max_pending_per_partition, resumed at half of it.
+        self._resume_below = settings.max_pending_per_partition // 2
+        self.draining = 0  # coroutines waiting in _wait_idle: only then notify `changed`
         self.commit_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
         self._unique = 0
@@ -149,8 +153,7 @@ class GroupConsumer:
         self.stopping.set()
         if self._fetch_task is not None:
             await asyncio.gather(self._fetch_task, return_exceptions=True)
-        async with self.changed:
-            drained = await _wait_for(self.changed, lambda: not any(self.running.values()), timeout)
+        drained = await self._wait_idle(lambda: not any(self.running.values()), timeout)
         if not drained:
             log.warning("shutdown timeout: cancelling unfinished handlers", group=self.group)
         for task in list(self.tasks):
@@ -198,8 +201,7 @@ class GroupConsumer:
         ready = [
             tp
             for tp in self.paused
-            if tp not in self.trackers
-            or self.trackers[tp].pending < self.settings.max_pending_per_partition // 2 + 1
+            if tp not in self.trackers or self.trackers[tp].pending <= self._resume_below
         ]
         if ready:
             self.paused.difference_update(ready)
@@ -214,9 +216,7 @@ class GroupConsumer:
             if record.topic == self.replay_topic
             else Source.EVENTS
         )
-        state = (
-            FailureState.from_headers(record.headers) if source is Source.RETRY else FailureState()
-        )
+        state = FailureState.from_headers(record.headers) if source is Source.RETRY else NO_FAILURE
         origin: Origin = (record.topic, record.partition, record.offset)
         if source is Source.RETRY and state.original_topic is not None:
             origin = (
@@ -301,7 +301,7 @@ class GroupConsumer:
         try:
             await self._process(item)
             item.tracker.done(item.record.offset)
-            if item.tp in self.paused:
+            if item.tp in self.paused and item.tracker.pending <= self._resume_below:
                 self._resume_settled()  # at once: waiting for the next fetch round idles
         except asyncio.CancelledError:
             raise
@@ -311,8 +311,18 @@ class GroupConsumer:
             log.exception("record left unfinished", group=self.group, offset=item.record.offset)
         finally:
             self.running[item.tp] -= 1
+            if self.draining:
+                async with self.changed:
+                    self.changed.notify_all()
+
+    async def _wait_idle(self, idle: Callable[[], bool], timeout: float) -> bool:
+        """Wait until `idle()` (no running handler on some partitions), at most `timeout`."""
+        self.draining += 1
+        try:
             async with self.changed:
-                self.changed.notify_all()
+                return await _wait_for(self.changed, idle, timeout)
+        finally:
+            self.draining -= 1
 
     async def _process(self, item: Item) -> None:
         if item.poison is not None:
@@ -439,12 +449,10 @@ class GroupConsumer:
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         self.revoking.update(revoked)
-        async with self.changed:
-            await _wait_for(
-                self.changed,
-                lambda: not any(self.running.get(tp, 0) for tp in revoked),
-                self.settings.revoke_timeout,
-            )
+        await self._wait_idle(
+            lambda: not any(self.running.get(tp, 0) for tp in revoked),
+            self.settings.revoke_timeout,
+        )
         try:
             await self.commit(only=revoked)
         except Exception as exc:
