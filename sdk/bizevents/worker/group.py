@@ -16,7 +16,9 @@ Flow of a record:
 3. A record from a delayed-retry topic waits until it is due, outside any lane (one waiter per
    retry partition: one delay per topic, so due times follow log order).
 4. Queued in its key's lane (`KeyLanes`): one key runs one record at a time, in fetch order;
-   records without a key, or of `ordered=False` subscribers, get a lane of their own.
+   records without a key, or of `ordered=False` subscribers, get a lane of their own. (Order is
+   Kafka's: per key within one topic; records of one key on two topics never run at once, but
+   their relative order is whatever the fetches give.)
    Retry holds (`Holds`): while an earlier record of the key is parked in a retry topic, a
    record that is not the head of the key is not run but parked behind the head (sent to the
    head's retry topic, keyed the same, so it lands after the head). A parked record runs when
