@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from ..envelope import from_kafka
 from ..errors import DeadLetterError, EnvelopeError
+from ..worker.deadletter import DeadLetter
 
 Headers = list[tuple[str, bytes]]
 
@@ -47,24 +48,6 @@ class Status(StrEnum):
     # Purged rows keep their identity (group, topic, partition, offset) but lose the event bytes,
     # so re-ingesting the dead-letter topic does not bring a purged letter back.
     PURGED = "purged"
-
-
-class DeadLetterLike(Protocol):
-    """What the worker's `dead_letter_sink` hook hands over (bizevents.worker.DeadLetter)."""
-
-    group: str
-    error: str
-    error_type: str
-    stack: str
-    attempts: int
-    first_failure: datetime
-    last_failure: datetime
-    original_topic: str
-    original_partition: int
-    original_offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +94,7 @@ class DeadLetterRecord:
         )
 
 
-def from_dead_letter(dl: DeadLetterLike) -> DeadLetterRecord:
+def from_dead_letter(dl: DeadLetter) -> DeadLetterRecord:
     """From the worker's `dead_letter_sink` hook argument."""
     return DeadLetterRecord.build(
         group=dl.group,

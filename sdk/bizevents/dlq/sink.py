@@ -8,18 +8,19 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from ..logging import get_logger
-from .model import DeadLetterLike, from_dead_letter
+from ..worker.deadletter import DeadLetter
+from .model import from_dead_letter
 from .settings import DeadLetterSettings
 from .store import DeadLetterStore
 
 log = get_logger(__name__)
 
 
-def store_sink(store: DeadLetterStore) -> Callable[[DeadLetterLike], Awaitable[None]]:
+def store_sink(store: DeadLetterStore) -> Callable[[DeadLetter], Awaitable[None]]:
     """`Worker(..., dead_letter_sink=store_sink(store))`: idempotent on the original record's
     (group, topic, partition, offset), so a record dead-lettered twice keeps one row."""
 
-    async def sink(dead_letter: DeadLetterLike) -> None:
+    async def sink(dead_letter: DeadLetter) -> None:
         record = from_dead_letter(dead_letter)
         letter_id, inserted = await store.add(record)
         log.info(
@@ -45,9 +46,9 @@ class PostgresSink:
         self.settings = settings or DeadLetterSettings()
         self._lock = asyncio.Lock()
         self._pool: asyncpg.Pool | None = None
-        self._sink: Callable[[DeadLetterLike], Awaitable[None]] | None = None
+        self._sink: Callable[[DeadLetter], Awaitable[None]] | None = None
 
-    async def __call__(self, dead_letter: DeadLetterLike) -> None:
+    async def __call__(self, dead_letter: DeadLetter) -> None:
         async with self._lock:
             if self._sink is None:
                 # Two connections: dead letters are rare; the pool lives as long as the worker.
