@@ -137,9 +137,6 @@ async def main() -> None:
                       f"{letter.error}")  # fmt: skip
     pending = await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox")
     console.print(f"   outbox rows still pending: {pending}")
-    console.print(
-        f"   see them with: bizevents dlq list --group {group} (BIZEVENTS_DLQ_SCHEMA={schema})"
-    )
 
     await worker.stop()
     relay.stop()
