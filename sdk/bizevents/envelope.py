@@ -199,9 +199,9 @@ def from_kafka(
         for name, raw in headers:
             lower = name.lower()
             if lower.startswith(CE_PREFIX):
-                attrs[lower[3:]] = bytes(raw).decode()
+                attrs[lower[3:]] = raw.decode()
             elif lower == "content-type":
-                content_type = bytes(raw).decode()
+                content_type = raw.decode()
     except UnicodeDecodeError as exc:
         raise EnvelopeError(f"a CloudEvents header is not UTF-8: {exc}") from exc
     if attrs:
