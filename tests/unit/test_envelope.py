@@ -113,3 +113,19 @@ def test_payload_that_is_not_json_is_an_envelope_error() -> None:
     key, _, headers = good_binary()
     with pytest.raises(EnvelopeError, match="not valid JSON"):
         from_kafka(key, b"\x00\x01", headers).payload()
+
+
+def test_event_ids_are_unique_time_ordered_uuid7() -> None:
+    import time
+    import uuid
+
+    before = time.time_ns() // 1_000_000
+    ids = [new_event_id() for _ in range(20_000)]  # several per millisecond: the counter runs
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    for text in (ids[0], ids[-1]):
+        parsed = uuid.UUID(text)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    first_ms = uuid.UUID(ids[0]).int >> 80
+    assert before <= first_ms <= after
