@@ -17,21 +17,22 @@ from typing import Any
 
 from ..envelope import from_kafka
 from ..errors import DeadLetterError, EnvelopeError
-from ..worker.deadletter import DeadLetter
-
-Headers = list[tuple[str, bytes]]
+from ..worker.deadletter import (
+    H_ATTEMPTS,
+    H_ERROR,
+    H_ERROR_TYPE,
+    H_FIRST,
+    H_GROUP,
+    H_LAST,
+    H_OFFSET,
+    H_PARTITION,
+    H_STACK,
+    H_TOPIC,
+    DeadLetter,
+    Headers,
+)
 
 HEADER_PREFIX = "bizevents_"
-H_ERROR = "bizevents_error"
-H_ERROR_TYPE = "bizevents_error_type"
-H_STACK = "bizevents_stack"
-H_ATTEMPTS = "bizevents_attempts"
-H_FIRST = "bizevents_first_failure"
-H_LAST = "bizevents_last_failure"
-H_GROUP = "bizevents_group"
-H_TOPIC = "bizevents_original_topic"
-H_PARTITION = "bizevents_original_partition"
-H_OFFSET = "bizevents_original_offset"
 # Set by `replay` on the record it sends, so a record that fails again after replay updates its
 # stored row instead of adding a second one (its new offset is on the replay topic).
 H_REPLAY_ID = "bizevents_replay_id"

@@ -11,7 +11,8 @@ from typing import Any
 import asyncpg
 
 from ..errors import DeadLetterError
-from .model import DeadLetterRecord, Headers, Status, headers_from_json, headers_to_json
+from ..worker.deadletter import Headers
+from .model import DeadLetterRecord, Status, headers_from_json, headers_to_json
 from .query import DEFAULT_PAGE, MAX_PAGE, DeadLetterFilter, where
 from .schema import migrate, quote_schema
 
