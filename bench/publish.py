@@ -5,9 +5,11 @@
 Needs `bizevents dev up`. Prints a table and writes bench/results/publish.json.
 
 Figures:
-  ours batched      end to end: 100 events per transaction (4 writers), relay process running,
+  ours batched      end to end: 100 events per transaction from 2 writer processes (apps) with 2
+                    connections each (--procs, --writers), relay process running,
                     until every event is acknowledged by Kafka and deleted from the outbox
-  I                 asyncpg bulk INSERT of the same rows (100 per transaction, unnest), no relay
+  I                 asyncpg bulk INSERT of the same rows built in advance (100 per transaction,
+                    unnest, the same processes and connections), no relay
   R                 raw claim + DELETE of those rows (1000 per round), no Kafka
   P                 raw aiokafka send_batch of the same records (idempotent, acks=all)
   floor             1 / (1/I + 1/R + 1/P): the three steps done back to back
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import signal
 import statistics
@@ -61,6 +64,46 @@ def payload(i: int) -> dict[str, Any]:
     }
 
 
+UNNEST_TYPES = ("text[]", "text[]", "uuid[]", "text[]", "text[]", "timestamptz[]", "text[]",
+                "text[]", "text[]", "jsonb[]", "bytea[]")  # fmt: skip
+
+
+def _writer_process(kind: str, dsn: str, schema: str, ranges: list[tuple[int, int]], conns: int,
+                    barrier: Any, done: Any) -> None:  # fmt: skip
+    """One writer process (apps are separate processes): `conns` connections, 100 events per
+    transaction. kind "ours" publishes through Events; "raw" inserts rows built before the start."""
+    asyncio.run(_writer_main(kind, dsn, schema, ranges, conns, barrier, done))
+
+
+async def _writer_main(kind: str, dsn: str, schema: str, ranges: list[tuple[int, int]],
+                       conns: int, barrier: Any, done: Any) -> None:  # fmt: skip
+    from bizevents.outbox.writer import _row
+
+    events = Events(app="orders", contracts=ROOT / "contracts", outbox_schema=schema)
+    pool = await asyncpg.create_pool(dsn, min_size=conns, max_size=conns)
+    arrays = ", ".join(f"${i}::{t}" for i, t in enumerate(UNNEST_TYPES, 1))
+    raw_sql = f"INSERT INTO {schema}.outbox ({COLUMNS}) SELECT * FROM unnest({arrays})"
+    prebuilt = {r: [_row(events.build(TYPE, payload(i))) for i in range(*r)] for r in ranges
+                } if kind == "raw" else {}  # fmt: skip
+
+    async def writer(mine: list[tuple[int, int]]) -> None:
+        async with pool.acquire() as conn:
+            for r in mine:
+                async with conn.transaction():
+                    if kind == "ours":
+                        await events.publish_many(
+                            conn, [Event(TYPE, payload(i)) for i in range(*r)]
+                        )
+                    else:
+                        columns = zip(*prebuilt[r], strict=True)
+                        await conn.execute(raw_sql, *(list(c) for c in columns))
+
+    await asyncio.to_thread(barrier.wait)
+    await asyncio.gather(*(writer(ranges[w::conns]) for w in range(conns)))
+    done.put(time.time())
+    await pool.close()
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -70,6 +113,8 @@ class Bench:
         self.events = Events(app="orders", contracts=self.contracts, outbox_schema=self.schema)
         self.topic = self.contracts.get(TYPE).topic
         self.results: dict[str, Any] = {}
+        self.writers = args.writers
+        self.procs = args.procs
 
     # -- set-up -----------------------------------------------------------------------------
     async def setup(self) -> None:
@@ -121,23 +166,31 @@ class Bench:
 
         return [_row(self.events.build(TYPE, payload(i))) for i in range(n)]
 
+    async def write_in_processes(self, kind: str, n: int) -> tuple[float, float]:
+        """(start, end) wall-clock times of `procs` writer processes x `writers` connections
+        writing n events, started together at a barrier once they are connected."""
+        ctx = multiprocessing.get_context("spawn")
+        barrier, done = ctx.Barrier(self.procs + 1), ctx.Queue()
+        ranges = [(i, min(i + 100, n)) for i in range(0, n, 100)]
+        procs = [
+            ctx.Process(target=_writer_process, args=(kind, self.settings.database_url,
+                        self.schema, ranges[p :: self.procs], self.writers, barrier, done))
+            for p in range(self.procs)
+        ]  # fmt: skip
+        for proc in procs:
+            proc.start()
+        await asyncio.to_thread(barrier.wait)
+        start = time.time()
+        ends = [await asyncio.to_thread(done.get, True, 600) for _ in procs]
+        for proc in procs:
+            proc.join(30)
+        return start, max(ends)
+
     async def bulk_insert(self, n: int) -> float:
-        """I: plain INSERT ... SELECT unnest, 100 rows per transaction, 4 writers."""
-        rows = self.rows(n)
-        types = ("text[]", "text[]", "uuid[]", "text[]", "text[]", "timestamptz[]", "text[]",
-                 "text[]", "text[]", "jsonb[]", "bytea[]")  # fmt: skip
-        arrays = ", ".join(f"${i}::{t}" for i, t in enumerate(types, 1))
-        sql = f"INSERT INTO {self.schema}.outbox ({COLUMNS}) SELECT * FROM unnest({arrays})"
-        chunks = [rows[i : i + 100] for i in range(0, n, 100)]
-
-        async def writer(mine: list[list[tuple[Any, ...]]]) -> None:
-            async with self.pool.acquire() as conn:
-                for chunk in mine:
-                    await conn.execute(sql, *(list(c) for c in zip(*chunk, strict=True)))
-
-        start = time.perf_counter()
-        await asyncio.gather(*(writer(chunks[w::4]) for w in range(4)))
-        return n / (time.perf_counter() - start)
+        """I: plain INSERT ... SELECT unnest of rows built in advance, 100 per transaction,
+        the same writer processes and connections as ours."""
+        start, end = await self.write_in_processes("raw", n)
+        return n / (end - start)
 
     async def claim_delete(self, n: int) -> float:
         """R: the relay's own claim + delete queries over the rows I left, without Kafka."""
@@ -146,7 +199,7 @@ class Bench:
         delete = f"DELETE FROM {self.schema}.outbox WHERE id = ANY($1::bigint[])"
         start = time.perf_counter()
         async with self.pool.acquire() as conn:
-            while rows := await conn.fetch(select, 1000):
+            while rows := await conn.fetch(select, 1000, 0):
                 await conn.execute(delete, [r["id"] for r in rows])
         return n / (time.perf_counter() - start)
 
@@ -201,20 +254,12 @@ class Bench:
         relay = self.relay()
         try:
             await asyncio.sleep(1.0)  # let it become leader and connect to Kafka
-            chunks = [range(i, min(i + 100, n)) for i in range(0, n, 100)]
-
-            async def writer(mine: list[range]) -> None:
-                async with self.pool.acquire() as conn:
-                    for chunk in mine:
-                        async with conn.transaction():
-                            await self.events.publish_many(
-                                conn, [Event(TYPE, payload(i)) for i in chunk]
-                            )
-
-            start = time.perf_counter()
-            await asyncio.gather(*(writer(chunks[w::4]) for w in range(4)))
+            start, written = await self.write_in_processes("ours", n)
             await self.wait_drained()
-            return n / (time.perf_counter() - start)
+            drained = time.time()
+            self.results["ours_batched_publish_rate"] = n / (written - start)
+            self.results["ours_batched_drain_lag_s"] = drained - written
+            return n / (drained - start)
         finally:
             relay.send_signal(signal.SIGTERM)
             relay.wait(30)
@@ -314,6 +359,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--procs", type=int, default=2, help="writer processes (apps)")
+    parser.add_argument("--writers", type=int, default=2, help="connections per writer process")
     bench = Bench(parser.parse_args())
     asyncio.run(bench.run())
     bench.report()

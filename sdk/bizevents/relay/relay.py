@@ -6,9 +6,12 @@ Design (chosen on purpose):
   The claim and the delete run on the lock's connection, so a relay that lost its session cannot
   go on deleting, and its claim fails at once.
 - Claim-and-delete, no "last id sent" cursor: each round reads the oldest committed rows by id,
-  sends them, and deletes them only after Kafka acknowledged them. A transaction that took its ids
-  early but committed late is simply read in a later round: there is no cursor for it to fall
+  sends them, and deletes them only after Kafka acknowledged them. A transaction that took its
+  ids early but committed late is simply read in a later round: there is no cursor for it to fall
   behind of (the late-commit gap of sequence-ordered outboxes cannot happen).
+- While a full batch is being sent, the rows after it are claimed ahead, so PostgreSQL and Kafka
+  work at the same time; sends themselves never overlap. At least every `relay_rescan_interval`,
+  and whenever the relay catches up, the claim starts again from the lowest id.
 - Rows are ordered by id, i.e. by insert time. Transactions that write the same key are serialised
   by the app's own row locks, so a later one inserts (and gets its id) after the earlier one
   committed: id order is commit order for each key.
@@ -50,7 +53,7 @@ CLAIM = (
     # Formatted by PostgreSQL for the ce_time header and the record timestamp (cheaper than Python).
     "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS time_text, "
     "(extract(epoch FROM time) * 1000)::bigint AS ts_ms "
-    "FROM {schema}.outbox ORDER BY id LIMIT $1"
+    "FROM {schema}.outbox WHERE id > $2 ORDER BY id LIMIT $1"
 )
 
 
@@ -130,13 +133,19 @@ class Relay:
         backoff = 0.1
         next_stats = 0.0
         last_busy = -1e9
+        next_rescan = 0.0
+        ahead: list[Any] | None = None  # the next batch, claimed while the last one was sent
         try:
             while not self._stopping.is_set():
                 if time.monotonic() >= next_stats:
                     await self._stats(conn)
                     next_stats = time.monotonic() + s.relay_stats_interval
                 self._wake.clear()
-                records = await conn.fetch(self._select, s.relay_batch_size)
+                if ahead is None:
+                    records = await self._claim(conn, after=0)
+                    next_rescan = time.monotonic() + s.relay_rescan_interval
+                else:
+                    records, ahead = ahead, None
                 if not records:
                     metrics.OLDEST_AGE.labels(**self._labels).set(0)
                     busy = time.monotonic() - last_busy < s.relay_busy_window
@@ -150,7 +159,15 @@ class Relay:
                     max(0.0, time.time() - records[0]["ts_ms"] / 1000)
                 )
                 started = time.perf_counter()
-                result = await sender.send(rows)
+                sending = asyncio.ensure_future(sender.send(rows))
+                try:
+                    # Claim the rows after this batch while Kafka works on it. Sends never overlap,
+                    # so a failed partition cannot be overtaken by its own later rows. Rows that
+                    # committed late with lower ids are read by the next claim from the start.
+                    if time.monotonic() < next_rescan and len(records) == s.relay_batch_size:
+                        ahead = await self._claim(conn, after=rows[-1].id)
+                finally:
+                    result = await sending
                 metrics.PRODUCE_SECONDS.labels(**self._labels).observe(
                     time.perf_counter() - started
                 )
@@ -165,6 +182,7 @@ class Relay:
                     metrics.RELAYED.labels(**self._labels).inc(len(result.sent))
                     metrics.BATCH_SIZE.labels(**self._labels).observe(len(result.sent))
                 if result.failed:
+                    ahead = None  # the failed rows go first: claim again from the start
                     for ids, error in result.failed:
                         metrics.ERRORS.labels(kind="kafka", **self._labels).inc()
                         log.warning(
@@ -180,6 +198,9 @@ class Relay:
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), timeout=10)
+
+    async def _claim(self, conn: asyncpg.Connection, after: int) -> list[Any]:
+        return list(await conn.fetch(self._select, self.settings.relay_batch_size, after))
 
     async def _start_producer(self, producer: Any) -> None:
         """Kafka down at start: keep the rows, back off, try again (leadership kept)."""

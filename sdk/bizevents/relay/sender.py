@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from ..envelope import Envelope, Headers, Mode, binary_headers, to_kafka
@@ -101,7 +102,10 @@ class BatchSender:
             record = row.to_kafka(self.mode)
             partitions = partitions_of.get(row.topic)
             if partitions is None:
-                partitions = sorted(await self.producer.partitions_for(row.topic))
+                try:
+                    partitions = sorted(await self.producer.partitions_for(row.topic))
+                except KafkaError as exc:  # no metadata (Kafka down): nothing of this batch goes
+                    return SendResult(sent=[], failed=[([r.id for r in rows], exc)])
                 partitions_of[row.topic] = partitions
             # The Java client's murmur2 partitioner: a key lands where other producers put it.
             partition = self._partitioner(record[0], partitions, partitions)
