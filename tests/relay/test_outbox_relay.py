@@ -194,3 +194,36 @@ async def test_relay_survives_losing_its_database_session(
             await events.publish(db, topic, {"i": i}, key="k")
         records = await read_topic(topic, 20)
     assert [json.loads(r.value)["i"] for r in records] == list(range(20))
+
+
+async def test_late_commit_is_not_skipped_while_the_relay_claims_ahead(
+    events, db, db_url, db_schema, relay_settings, topic, read_topic
+):
+    """Under sustained load the relay claims the rows after each batch; the periodic claim from
+    the lowest id still finds a row that committed late with a lower id."""
+    await events.migrate(db)
+    settings = relay_settings.model_copy(
+        update={"relay_batch_size": 10, "relay_rescan_interval": 0.2}
+    )
+    slow = await asyncpg.connect(db_url)
+    try:
+        slow_tx = slow.transaction()
+        await slow_tx.start()
+        await events.publish(slow, topic, {"n": "slow"}, key="a")  # takes the lowest id
+        async with running(Relay(settings)):
+
+            async def stream(name: str, count: int) -> None:
+                for i in range(count):
+                    await events.publish_many(
+                        db, [Event(topic, {"n": f"{name}{i}-{j}"}, key="b") for j in range(10)]
+                    )
+
+            await stream("before", 30)
+            await slow_tx.commit()
+            await stream("after", 30)
+            records = await read_topic(topic, 601)
+    finally:
+        await slow.close()
+    values = [json.loads(r.value)["n"] for r in records]
+    assert "slow" in values
+    assert len(set(values)) == 601
