@@ -21,6 +21,7 @@ from bizevents import Events
 from bizevents.dlq import DeadLetterFilter, DeadLetterSettings, DeadLetterStore, PostgresSink
 from bizevents.errors import PayloadValidationError
 from bizevents.kafka import ensure_topics, make_producer
+from bizevents.logging import configure_logging
 from bizevents.relay import Relay
 from bizevents.settings import ConnectionSettings, RelaySettings
 from bizevents.worker import Context, DeadLetter, Worker, WorkerSettings
@@ -66,6 +67,7 @@ async def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> N
 
 
 async def main() -> None:
+    configure_logging("INFO")
     settings = ConnectionSettings()
     run = uuid.uuid4().hex[:6]
     schema, group = f"demo_{run}", f"demo-billing-{run}"
