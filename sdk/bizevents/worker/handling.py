@@ -17,6 +17,7 @@ import structlog
 
 from ..envelope import Envelope
 from ..errors import BizEventsError
+from ..tracing import use_traceparent
 from . import inbox
 from .backoff import backoff_delay
 from .context import Context, PoolProvider
@@ -150,7 +151,9 @@ class Executor:
         # Also in structlog's context variables, so the app's own loggers get the same fields.
         # Each key's lane is its own task (own context copy): the next record just overwrites.
         structlog.contextvars.bind_contextvars(**ctx.log_fields())
-        return await self._limited(sub, envelope, event, ctx)
+        # Events the handler publishes continue the incoming event's trace.
+        with use_traceparent(envelope.extensions.get("traceparent")):
+            return await self._limited(sub, envelope, event, ctx)
 
     async def _limited(
         self, sub: Subscription, envelope: Envelope, event: Any, ctx: Context
