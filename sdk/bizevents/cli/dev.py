@@ -43,15 +43,20 @@ def up() -> None:
 
 
 @app.command()
-def down() -> None:
+def down(
+    wipe: bool = typer.Option(False, "--wipe", help="Also delete their data (topics, databases)."),
+) -> None:
     """Stop both services; no process of ours is left."""
     try:
         kafka, pg = _servers()
         kafka.stop()
         pg.stop()
+        if wipe:
+            kafka.wipe()
+            pg.wipe()
     except BizEventsError as exc:
         raise _fail(exc) from exc
-    typer.echo("kafka and postgres stopped", err=True)
+    typer.echo("kafka and postgres stopped" + (", data deleted" if wipe else ""), err=True)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import resource
 import shutil
 import subprocess
 import time
@@ -186,6 +187,7 @@ class KafkaServer:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=_raise_open_files_limit,
                 start_new_session=True,
             )
         self.pid_file.write_text(f"{proc.pid}\n")
@@ -210,6 +212,10 @@ class KafkaServer:
             return False
         return asyncio.run(_metadata_ok(self.bootstrap))
 
+    def wipe(self) -> None:
+        """Delete the broker's data (topics, offsets); the jars stay cached. Stop it first."""
+        shutil.rmtree(self.data, ignore_errors=True)
+
     def stop(self) -> None:
         pid = process.read_pid(self.pid_file)
         if pid is not None:
@@ -226,6 +232,19 @@ class KafkaServer:
             bootstrap=self.bootstrap,
             version=self.version,
         )
+
+
+# Kafka keeps files open per partition; test suites create thousands of partitions.
+WANTED_OPEN_FILES = 1_048_576
+
+
+def _raise_open_files_limit() -> None:
+    """In the Kafka child: as many open files as allowed (root may raise the hard limit)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (WANTED_OPEN_FILES, WANTED_OPEN_FILES))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 async def _metadata_ok(bootstrap: str) -> bool:

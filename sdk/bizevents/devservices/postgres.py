@@ -190,6 +190,10 @@ class PostgresServer:
     def ready(self) -> bool:
         return self.running_pid() is not None and asyncio.run(_connect_ok(self.url))
 
+    def wipe(self) -> None:
+        """Delete the cluster (all databases). Stop it first."""
+        shutil.rmtree(self.data, ignore_errors=True)
+
     def stop(self) -> None:
         if self.running_pid() is not None:
             self._run(
