@@ -158,11 +158,14 @@ def test_up_then_down_leaves_no_process(services, tmp_path):
     kafka_pid, pg_pid = status["kafka"]["pid"], status["postgres"]["pid"]
     assert process.alive(kafka_pid) and process.alive(pg_pid)
 
-    down = _cli("down", env=env)
+    settings = DevSettings(state_dir=tmp_path / "state")
+    assert (KafkaServer(settings).data / "meta.properties").exists()
+    down = _cli("down", "--wipe", env=env)
     assert down.returncode == 0, down.stderr
     assert not process.alive(kafka_pid)
     assert not process.alive(pg_pid)
-    settings = DevSettings(state_dir=tmp_path / "state")
     assert process.pids_with_marker(KafkaServer(settings).marker) == []
+    assert not KafkaServer(settings).data.exists()
+    assert not (PostgresServer(settings).data / "PG_VERSION").exists()
     assert PostgresServer(settings).running_pid() is None
     assert _cli("status", env=env).returncode == 1
