@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Iterator
 
 import asyncpg
+import pydantic
 import typer
 
-from ..logging import configure_logging, get_logger
+from ..errors import BizEventsError
+from ..logging import configure_logging, get_logger, redact_url
 from ..metrics import serve_metrics
+from ..migrations import checked_identifier
 from ..outbox import migrate_outbox
 from ..relay import Relay
 from ..settings import RelaySettings
@@ -17,12 +22,33 @@ from ..settings import RelaySettings
 outbox_app = typer.Typer(no_args_is_help=True, help="The transactional outbox in your database.")
 
 
+@contextlib.contextmanager
+def _clear_errors(settings: RelaySettings | None = None) -> Iterator[None]:
+    """One line on stderr and exit 1 for what a user can fix (settings, an unreachable database)."""
+    try:
+        yield
+    except (BizEventsError, pydantic.ValidationError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from exc
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        where = redact_url(settings.database_url) if settings else "the database"
+        typer.secho(f"error: cannot use {where}: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from exc
+
+
+def _settings() -> RelaySettings:
+    with _clear_errors():
+        settings = RelaySettings()
+        checked_identifier(settings.outbox_schema)
+        return settings
+
+
 def relay(
     log_json: bool = typer.Option(False, "--log-json", help="JSON log lines."),
 ) -> None:
     """Move committed outbox rows to Kafka (one active relay per outbox; others stand by)."""
     configure_logging(json=log_json)
-    settings = RelaySettings()
+    settings = _settings()
     serve_metrics(settings.relay_metrics_port)
     asyncio.run(_run_relay(settings))
 
@@ -41,7 +67,7 @@ async def _run_relay(settings: RelaySettings) -> None:
 @outbox_app.command()
 def migrate() -> None:
     """Create or upgrade the outbox table (idempotent)."""
-    settings = RelaySettings()
+    settings = _settings()
 
     async def go() -> int:
         conn = await asyncpg.connect(settings.database_url)
@@ -50,14 +76,15 @@ def migrate() -> None:
         finally:
             await conn.close()
 
-    version = asyncio.run(go())
+    with _clear_errors(settings):
+        version = asyncio.run(go())
     typer.echo(f"outbox in schema {settings.outbox_schema!r} at version {version}")
 
 
 @outbox_app.command()
 def status() -> None:
     """Pending rows and the age of the oldest one."""
-    settings = RelaySettings()
+    settings = _settings()
 
     async def go() -> tuple[int, float]:
         conn = await asyncpg.connect(settings.database_url)
@@ -70,5 +97,6 @@ def status() -> None:
         finally:
             await conn.close()
 
-    pending, age = asyncio.run(go())
+    with _clear_errors(settings):
+        pending, age = asyncio.run(go())
     typer.echo(f"pending={pending} oldest_age_seconds={age:.3f}")
