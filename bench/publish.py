@@ -43,6 +43,7 @@ from bizevents.app import Event, Events
 from bizevents.contracts import load_contracts
 from bizevents.envelope import to_kafka
 from bizevents.kafka import make_producer
+from bizevents.outbox.writer import ARRAY_TYPES
 from bizevents.relay.relay import CLAIM
 from bizevents.settings import ConnectionSettings
 
@@ -64,10 +65,6 @@ def payload(i: int) -> dict[str, Any]:
     }
 
 
-UNNEST_TYPES = ("text[]", "text[]", "uuid[]", "text[]", "text[]", "timestamptz[]", "text[]",
-                "text[]", "text[]", "jsonb[]", "bytea[]")  # fmt: skip
-
-
 def _writer_process(kind: str, dsn: str, schema: str, ranges: list[tuple[int, int]], conns: int,
                     barrier: Any, done: Any) -> None:  # fmt: skip
     """One writer process (apps are separate processes): `conns` connections, 100 events per
@@ -81,7 +78,7 @@ async def _writer_main(kind: str, dsn: str, schema: str, ranges: list[tuple[int,
 
     events = Events(app="orders", contracts=ROOT / "contracts", outbox_schema=schema)
     pool = await asyncpg.create_pool(dsn, min_size=conns, max_size=conns)
-    arrays = ", ".join(f"${i}::{t}" for i, t in enumerate(UNNEST_TYPES, 1))
+    arrays = ", ".join(f"${i}::{t}" for i, t in enumerate(ARRAY_TYPES, 1))
     raw_sql = f"INSERT INTO {schema}.outbox ({COLUMNS}) SELECT * FROM unnest({arrays})"
     prebuilt = {r: [_row(events.build(TYPE, payload(i))) for i in range(*r)] for r in ranges
                 } if kind == "raw" else {}  # fmt: skip

@@ -56,14 +56,6 @@ class DevSettings(ConnectionSettings):
         return self.state_dir or self.project_root / ".bizevents"
 
 
-class AppSettings(ConnectionSettings):
-    """An app that publishes through the outbox (and may run workers)."""
-
-    app: str = "app"
-    contracts_path: Path = Path("contracts")
-    outbox_schema: str = "bizevents"
-
-
 class RelaySettings(ConnectionSettings):
     """`bizevents relay`: moves committed outbox rows to Kafka."""
 

@@ -27,6 +27,13 @@ _COLUMNS = (
 )
 
 
+# The PostgreSQL array type of each column in _COLUMNS, for INSERT ... SELECT FROM unnest(...).
+ARRAY_TYPES = (
+    "text[]", "text[]", "uuid[]", "text[]", "text[]", "timestamptz[]",
+    "text[]", "text[]", "text[]", "jsonb[]", "bytea[]",
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingEvent:
     """An event bound for a topic: what the outbox stores and the relay sends."""
@@ -65,11 +72,7 @@ class OutboxWriter:
         values = ", ".join(f"${i}" for i in range(1, 12))
         self._insert_one = f"INSERT INTO {table} ({_COLUMNS}) VALUES ({values})"
         self._insert_one_notify = f"WITH ins AS ({self._insert_one}) SELECT pg_notify($12, '')"
-        types = (
-            "text[]", "text[]", "uuid[]", "text[]", "text[]", "timestamptz[]",
-            "text[]", "text[]", "text[]", "jsonb[]", "bytea[]",
-        )  # fmt: skip
-        arrays = ", ".join(f"${i}::{t}" for i, t in enumerate(types, start=1))
+        arrays = ", ".join(f"${i}::{t}" for i, t in enumerate(ARRAY_TYPES, start=1))
         self._insert_many = (
             f"INSERT INTO {table} ({_COLUMNS}) "
             f"SELECT {_COLUMNS} FROM unnest({arrays}) WITH ORDINALITY "
