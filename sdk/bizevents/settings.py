@@ -64,12 +64,11 @@ class RelaySettings(ConnectionSettings):
     relay_poll_interval: float = Field(default=1.0, gt=0)
     relay_busy_poll_interval: float = Field(default=0.01, gt=0)
     relay_busy_window: float = Field(default=2.0, ge=0)
-    # Under sustained load the relay claims ahead of what it sends; this often it claims from the
-    # lowest id again, which picks up rows of transactions that committed late.
-    relay_rescan_interval: float = Field(default=1.0, gt=0)
     relay_standby_interval: float = Field(default=0.5, gt=0)
     relay_mode: str = Field(default="binary", pattern="^(binary|structured)$")
     relay_max_backoff: float = Field(default=5.0, gt=0)
+    # A send still unacknowledged after this long means Kafka is unreachable (logged once).
+    relay_stall_after: float = Field(default=5.0, gt=0)
     relay_metrics_port: int = 0
     relay_stats_interval: float = Field(default=5.0, gt=0)
     relay_compression: str | None = None

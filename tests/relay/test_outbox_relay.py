@@ -202,9 +202,7 @@ async def test_late_commit_is_not_skipped_while_the_relay_claims_ahead(
     """Under sustained load the relay claims the rows after each batch; the periodic claim from
     the lowest id still finds a row that committed late with a lower id."""
     await events.migrate(db)
-    settings = relay_settings.model_copy(
-        update={"relay_batch_size": 10, "relay_rescan_interval": 0.2}
-    )
+    settings = relay_settings.model_copy(update={"relay_batch_size": 10})
     slow = await asyncpg.connect(db_url)
     try:
         slow_tx = slow.transaction()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from bizevents.app import Event, Events
 from bizevents.devservices import KafkaServer
@@ -130,8 +134,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _gauge(name: str, schema: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"schema": schema})
+
+
+@pytest.mark.timeout(300)  # a private Kafka starts twice
 async def test_kafka_outage_keeps_rows_and_resumes(services, db, db_url, db_schema, tmp_path):
-    """A private Kafka is stopped mid-stream: rows wait in the outbox, then all arrive in order."""
+    """A private Kafka is stopped mid-stream: rows wait in the outbox, then all arrive in order.
+    The relay says so once in its own words, and once when Kafka is back; its gauges follow."""
     tmp_path.chmod(0o755)
     dev = DevSettings(
         state_dir=tmp_path / "state",
@@ -147,8 +157,10 @@ async def test_kafka_outage_keeps_rows_and_resumes(services, db, db_url, db_sche
             outbox_schema=db_schema,
             relay_poll_interval=0.2,
             relay_max_backoff=0.5,
+            relay_stall_after=1.0,
         )
     )
+    logs = contextlib.ExitStack()
     events = Events(app="orders", outbox_schema=db_schema)
     await events.migrate(db)
     task = asyncio.create_task(relay.run())
@@ -158,11 +170,15 @@ async def test_kafka_outage_keeps_rows_and_resumes(services, db, db_url, db_sche
         async with asyncio.timeout(30):
             while await db.fetchval(f"SELECT count(*) FROM {db_schema}.outbox"):
                 await asyncio.sleep(0.05)
+        said = logs.enter_context(capture_logs())  # from the outage on
         await asyncio.to_thread(kafka.stop)
         await events.publish_many(db, [Event(etype, {"seq": i}, key="k") for i in range(50, 100)])
         await asyncio.sleep(3)  # the relay retries against a dead broker meanwhile
         assert await db.fetchval(f"SELECT count(*) FROM {db_schema}.outbox") == 50
         assert not task.done()
+        assert _gauge("bizevents_relay_kafka_up", db_schema) == 0
+        last_send = _gauge("bizevents_relay_last_send_timestamp_seconds", db_schema)
+        assert last_send is not None and time.time() - last_send >= 3
         await asyncio.to_thread(kafka.start)
         async with asyncio.timeout(90):
             while await db.fetchval(f"SELECT count(*) FROM {db_schema}.outbox"):
@@ -184,7 +200,13 @@ async def test_kafka_outage_keeps_rows_and_resumes(services, db, db_url, db_sche
                             seqs.append(json.loads(r.value)["seq"])
         await consumer.stop()
         assert seqs == list(range(100))
+        assert _gauge("bizevents_relay_kafka_up", db_schema) == 1
+        names = [e["event"] for e in said if e["event"].startswith("relay.kafka")]
+        assert names == ["relay.kafka_unreachable", "relay.kafka_recovered"], names
+        warnings = [e for e in said if e["log_level"] == "warning"]
+        assert len(warnings) <= 2, warnings  # said once, not once per retry
     finally:
+        logs.close()
         relay.stop()
         await asyncio.wait_for(task, 30)
         await asyncio.to_thread(kafka.stop)

@@ -27,3 +27,13 @@ PRODUCE_SECONDS = Histogram(
 )
 ERRORS = Counter(metric_name("relay_errors_total"), "Relay errors by kind", ["schema", "kind"])
 LEADER = Gauge(metric_name("relay_leader"), "1 while this relay is the active one", ["schema"])
+KAFKA_UP = Gauge(
+    metric_name("relay_kafka_up"),
+    "0 while the active relay's sends to Kafka stall or fail, else 1",
+    ["schema"],
+)
+LAST_SEND = Gauge(
+    metric_name("relay_last_send_timestamp_seconds"),
+    "Unix time of the relay's last batch acknowledged by Kafka",
+    ["schema"],
+)

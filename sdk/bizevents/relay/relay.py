@@ -9,9 +9,13 @@ Design (chosen on purpose):
   sends them, and deletes them only after Kafka acknowledged them. A transaction that took its
   ids early but committed late is simply read in a later round: there is no cursor for it to fall
   behind of (the late-commit gap of sequence-ordered outboxes cannot happen).
-- While a full batch is being sent, the rows after it are claimed ahead, so PostgreSQL and Kafka
-  work at the same time; sends themselves never overlap. At least every `relay_rescan_interval`,
-  and whenever the relay catches up, the claim starts again from the lowest id.
+- While a full batch is being sent, the next one is claimed, so PostgreSQL and Kafka work at the
+  same time; sends themselves never overlap. Every claim, this one included, reads the lowest ids
+  still in the table (it only leaves out the rows in flight, which are deleted before it is sent).
+  A claim that started after a batch's last id would be a cursor, and a cursor skips a row that
+  took its id early and committed late: that row would go out after the next event of its key.
+  Reading from the lowest id instead, the claim sees every row of a key that committed before a
+  later row of the key was even inserted, so a key's rows are always claimed in commit order.
 - Rows are ordered by id, i.e. by insert time. Transactions that write the same key are serialised
   by the app's own row locks, so a later one inserts (and gets its id) after the earlier one
   committed: id order is commit order for each key.
@@ -43,7 +47,8 @@ from ..migrations import checked_identifier
 from ..outbox.schema import migrate_outbox, notify_channel
 from ..settings import RelaySettings
 from . import metrics
-from .sender import BatchSender, Row
+from .health import KafkaHealth
+from .sender import BatchSender, Row, SendResult
 
 log = get_logger("bizevents.relay")
 
@@ -53,7 +58,8 @@ CLAIM = (
     # Formatted by PostgreSQL for the ce_time header and the record timestamp (cheaper than Python).
     "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS time_text, "
     "(extract(epoch FROM time) * 1000)::bigint AS ts_ms "
-    "FROM {schema}.outbox WHERE id > $2 ORDER BY id LIMIT $1"
+    # $2: the batch in flight (sent, not yet deleted); every other committed row is a candidate.
+    "FROM {schema}.outbox WHERE id <> ALL($2::bigint[]) ORDER BY id LIMIT $1"
 )
 
 
@@ -128,12 +134,12 @@ class Relay:
             compression_type=s.relay_compression,
             client_id=f"bizevents-relay-{self.schema}",
         )
-        await self._start_producer(producer)
+        health = KafkaHealth(self._labels)
+        await self._start_producer(producer, health)
         sender = BatchSender(producer, self.mode)
         backoff = 0.1
         next_stats = 0.0
         last_busy = -1e9
-        next_rescan = 0.0
         ahead: list[Any] | None = None  # the next batch, claimed while the last one was sent
         try:
             while not self._stopping.is_set():
@@ -142,8 +148,7 @@ class Relay:
                     next_stats = time.monotonic() + s.relay_stats_interval
                 self._wake.clear()
                 if ahead is None:
-                    records = await self._claim(conn, after=0)
-                    next_rescan = time.monotonic() + s.relay_rescan_interval
+                    records = await self._claim(conn, in_flight=[])
                 else:
                     records, ahead = ahead, None
                 if not records:
@@ -161,13 +166,13 @@ class Relay:
                 started = time.perf_counter()
                 sending = asyncio.ensure_future(sender.send(rows))
                 try:
-                    # Claim the rows after this batch while Kafka works on it. Sends never overlap,
-                    # so a failed partition cannot be overtaken by its own later rows. Rows that
-                    # committed late with lower ids are read by the next claim from the start.
-                    if time.monotonic() < next_rescan and len(records) == s.relay_batch_size:
-                        ahead = await self._claim(conn, after=rows[-1].id)
+                    # Claim the next batch while Kafka works on this one. Sends never overlap, and
+                    # after any failure the claim is dropped, so a failed partition cannot be
+                    # overtaken by its own later rows.
+                    if len(records) == s.relay_batch_size:
+                        ahead = await self._claim(conn, in_flight=[r.id for r in rows]) or None
                 finally:
-                    result = await sending
+                    result = await self._await_send(sending, len(rows), health)
                 metrics.PRODUCE_SECONDS.labels(**self._labels).observe(
                     time.perf_counter() - started
                 )
@@ -183,9 +188,16 @@ class Relay:
                     metrics.BATCH_SIZE.labels(**self._labels).observe(len(result.sent))
                 if result.failed:
                     ahead = None  # the failed rows go first: claim again from the start
+                    already_down = health.down
+                    health.stalled(
+                        waited=time.perf_counter() - started,
+                        pending_rows=sum(len(ids) for ids, _ in result.failed),
+                        error=repr(result.failed[0][1]),
+                    )
                     for ids, error in result.failed:
                         metrics.ERRORS.labels(kind="kafka", **self._labels).inc()
-                        log.warning(
+                        # During an outage the first failure is said; the rest are detail.
+                        (log.debug if already_down else log.warning)(
                             "relay.send_failed",
                             error=repr(error),
                             rows=len(ids),
@@ -194,24 +206,37 @@ class Relay:
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, s.relay_max_backoff)
                 else:
+                    health.sent()
                     backoff = 0.1
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), timeout=10)
 
-    async def _claim(self, conn: asyncpg.Connection, after: int) -> list[Any]:
-        return list(await conn.fetch(self._select, self.settings.relay_batch_size, after))
+    async def _claim(self, conn: asyncpg.Connection, in_flight: list[int]) -> list[Any]:
+        return list(await conn.fetch(self._select, self.settings.relay_batch_size, in_flight))
 
-    async def _start_producer(self, producer: Any) -> None:
+    async def _await_send(
+        self, sending: asyncio.Future[SendResult], rows: int, health: KafkaHealth
+    ) -> SendResult:
+        started = time.monotonic()
+        while True:
+            done, _ = await asyncio.wait({sending}, timeout=self.settings.relay_stall_after)
+            if done:
+                return sending.result()
+            health.stalled(waited=time.monotonic() - started, pending_rows=rows)
+
+    async def _start_producer(self, producer: Any, health: KafkaHealth) -> None:
         """Kafka down at start: keep the rows, back off, try again (leadership kept)."""
         backoff = 0.2
+        started = time.monotonic()
         while True:
             try:
                 await producer.start()
                 return
             except KafkaError as exc:
                 metrics.ERRORS.labels(kind="kafka", **self._labels).inc()
-                log.warning("relay.kafka_unavailable", error=repr(exc), retry_in=backoff)
+                health.stalled(waited=time.monotonic() - started, pending_rows=0, error=repr(exc))
+                log.debug("relay.kafka_retry", error=repr(exc), retry_in=backoff)
                 with contextlib.suppress(Exception):
                     await producer.stop()
                 if self._stopping.is_set():
