@@ -138,6 +138,53 @@ async def test_late_commits_with_claim_ahead_keep_per_key_order(
     assert duplicates == 0  # no fault, so nothing is sent twice
 
 
+async def test_late_commit_while_the_relay_claims_ahead_is_sent_before_its_next_event(
+    services, db, db_url, db_schema, topic, read_topic
+):
+    """The mechanism, made deterministic with a row lock instead of timing: the relay has claimed
+    the next batch while the current one is in flight, and is held at deleting the current one.
+    Meanwhile key a's first event commits late (it took the lowest id) and its second commits.
+    The relay's next claim must send a:1 before a:2."""
+    events = Events(app="orders", outbox_schema=db_schema)
+    await events.migrate(db)
+    late = await asyncpg.connect(db_url)
+    locker = await asyncpg.connect(db_url)
+    late_tx, lock_tx = late.transaction(), locker.transaction()
+    try:
+        await late_tx.start()
+        await events.publish(late, topic, {"seq": 1}, key="a")  # the lowest id, not yet committed
+        for i in range(25):
+            await events.publish(db, topic, {"seq": i + 1}, key=f"f{i}")
+        await lock_tx.start()
+        first_filler = await locker.fetchval(
+            f"SELECT id FROM {db_schema}.outbox ORDER BY id LIMIT 1 FOR UPDATE"
+        )
+        settings = RelaySettings(
+            database_url=db_url,
+            kafka_bootstrap=services.kafka_bootstrap,
+            outbox_schema=db_schema,
+            relay_batch_size=10,
+        )
+        async with in_process_relay(settings):
+            async with asyncio.timeout(60):  # the first batch is sent; its delete waits
+                while not await db.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE $1",
+                    f"DELETE FROM {db_schema}.outbox%",
+                ):
+                    await asyncio.sleep(0.005)
+            await late_tx.commit()
+            await events.publish(db, topic, {"seq": 2}, key="a")
+            await lock_tx.rollback()
+            records = await read_topic(topic, 27)
+    finally:
+        await late.close()
+        await locker.close()
+    assert first_filler is not None
+    firsts = [json.loads(r.value)["seq"] for r in records if r.key == b"a"]
+    assert firsts == [1, 2]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_late_commits_and_relay_kills_keep_per_key_order(
