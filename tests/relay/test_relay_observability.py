@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -48,6 +49,11 @@ def relay_process(services, db_url, db_schema, tmp_path):  # type: ignore[no-unt
     with open(log, "wb") as out:
         proc = subprocess.Popen([BIZEVENTS, "relay", "--log-json"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT)  # fmt: skip
+    # Started means leading (its signal handlers are set by then), even on a loaded machine.
+    deadline = time.monotonic() + 60
+    while b'"relay.leader"' not in log.read_bytes():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
     yield port, log
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0  # SIGTERM is a clean stop
@@ -109,6 +115,9 @@ async def test_kcat_reads_binary_cloudevents(services, db, db_schema, relay_proc
     ids = await events.publish_many(
         db, [Event(topic, {"n": i}, key="order-7", subject=f"s{i}") for i in range(3)]
     )
+    async with asyncio.timeout(60):  # relayed: kcat -e stops at the end of what is there
+        while await db.fetchval(f"SELECT count(*) FROM {db_schema}.outbox"):
+            await asyncio.sleep(0.05)
     out = await asyncio.to_thread(
         subprocess.run,
         ["kcat", "-C", "-b", services.kafka_bootstrap, "-t", topic, "-o", "beginning",
