@@ -1,18 +1,32 @@
-"""The broker's ASGI app: registry API, served contract docs, health and metrics."""
+"""The broker's ASGI app: the HTTP gateway (publish, apps), the registry API, served contract
+docs, the OpenAPI document, health and metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 
 from bizevents.contracts import load_contracts
 from bizevents.contracts.registry import Registry
 from bizevents.logging import get_logger
+from bizevents.relay import Relay
+from bizevents.settings import RelaySettings
 
 from . import docs_routes, observability, registry_api
+from .core import Gateway, Limits, RegistryContracts
+from .core.errors import ErrorKind
+from .ingress import docs as api_docs
+from .ingress import rest
+from .ingress.problems import PROBLEM_JSON, problem_body
 from .settings import BrokerSettings
 
 log = get_logger("bizevents.broker")
@@ -35,29 +49,92 @@ async def open_registry(settings: BrokerSettings) -> Registry:
     return registry
 
 
+def gateway_limits(settings: BrokerSettings) -> Limits:
+    return Limits(
+        max_batch=settings.gateway_max_batch,
+        rate=settings.gateway_rate_limit,
+        burst=settings.gateway_rate_burst,
+        idempotency_retention=settings.gateway_idempotency_retention,
+    )
+
+
+async def open_gateway(settings: BrokerSettings, registry: Registry) -> Gateway:
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    return await Gateway.open(
+        settings.database_url,
+        settings.gateway_schema,
+        RegistryContracts(registry, settings.gateway_contracts_refresh),
+        limits=gateway_limits(settings),
+        admin_token=token,
+        pool_size=settings.gateway_pool_size,
+    )
+
+
+def gateway_relay(settings: BrokerSettings) -> Relay:
+    return Relay(
+        RelaySettings(
+            database_url=settings.database_url,
+            kafka_bootstrap=settings.kafka_bootstrap,
+            outbox_schema=settings.gateway_schema,
+        )
+    )
+
+
+async def _http_problem(request: Request, exc: Exception) -> Response:
+    """Unmatched routes and methods answer in problem+json like everything else."""
+    assert isinstance(exc, HTTPException)
+    kind = ErrorKind.NOT_FOUND if exc.status_code == 404 else ErrorKind.BAD_REQUEST
+    body = problem_body(kind, str(exc.detail), [])
+    body["status"] = exc.status_code
+    body["title"] = str(exc.detail)
+    return Response(json.dumps(body), exc.status_code, headers=exc.headers, media_type=PROBLEM_JSON)
+
+
 def create_app(
-    settings: BrokerSettings | None = None, registry: Registry | None = None
+    settings: BrokerSettings | None = None,
+    registry: Registry | None = None,
+    gateway: Gateway | None = None,
 ) -> Starlette:
-    """The app; it opens (and closes) its own registry unless one is given."""
+    """The app; it opens (and closes) its own registry, gateway and relay unless given."""
     settings = settings or BrokerSettings()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if registry is not None:  # the caller's: already open, and theirs to close
+        async with AsyncExitStack() as stack:
+            if registry is None:
+                app.state.registry = await open_registry(settings)
+                stack.push_async_callback(app.state.registry.close)
+            if gateway is None:
+                app.state.gateway = await open_gateway(settings, app.state.registry)
+                stack.push_async_callback(app.state.gateway.close)
+                if settings.gateway_relay:
+                    relay = gateway_relay(settings)
+                    task = asyncio.create_task(relay.run(), name="gateway-relay")
+
+                    async def stop_relay() -> None:
+                        relay.stop()
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(task, 30)
+
+                    stack.push_async_callback(stop_relay)
             yield
-            return
-        app.state.registry = await open_registry(settings)
-        try:
-            yield
-        finally:
-            await app.state.registry.close()
 
     app = Starlette(
-        routes=[*registry_api.routes, *docs_routes.routes, *observability.routes],
+        routes=[
+            *rest.routes,
+            *api_docs.routes,
+            *registry_api.routes,
+            *docs_routes.routes,
+            *observability.routes,
+        ],
         middleware=[Middleware(observability.RequestMetrics)],
+        exception_handlers={HTTPException: _http_problem},
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.max_body_bytes = settings.gateway_max_body_bytes
     if registry is not None:
         app.state.registry = registry
+    if gateway is not None:
+        app.state.gateway = gateway
     return app

@@ -23,6 +23,7 @@ from bizevents.errors import (
     UnknownEventTypeError,
 )
 
+from .core import Gateway, GatewayError
 from .settings import BrokerSettings
 
 PREFIX = "/api/registry"
@@ -46,14 +47,28 @@ def _version(raw: str) -> int | None:
     return int(raw)
 
 
-def _authorize(request: Request) -> None:
+async def _authorize(request: Request) -> None:
+    """Writes need the admin token, or an API key of an app with the admin role, once an admin
+    token is configured (without one the registry is open, as in local development)."""
     settings: BrokerSettings = request.app.state.settings
     if settings.admin_token is None:
         return
     expected = f"Bearer {settings.admin_token.get_secret_value()}".encode()
-    given = request.headers.get("authorization", "").encode()
-    if not hmac.compare_digest(given, expected):
-        raise HTTPProblem(401, "registering and deprecating need the broker's admin token")
+    given = request.headers.get("authorization", "")
+    if hmac.compare_digest(given.encode(), expected):
+        return
+    gateway: Gateway | None = getattr(request.app.state, "gateway", None)
+    scheme, _, key = given.partition(" ")
+    if gateway is not None and scheme.lower() == "bearer" and key:
+        try:
+            principal = await gateway.authenticate(key.strip())
+        except GatewayError:
+            pass
+        else:
+            if principal.admin:
+                return
+            raise HTTPProblem(403, "registering and deprecating need the admin role")
+    raise HTTPProblem(401, "registering and deprecating need the broker's admin token")
 
 
 def _problem_response(exc: Exception) -> JSONResponse:
@@ -129,13 +144,16 @@ async def _posted_contracts(request: Request) -> ContractSet:
 
 async def register(request: Request) -> JSONResponse:
     """POST an AsyncAPI document; `?dry_run=true` only checks. 201 when a version was created."""
-    _authorize(request)
+    await _authorize(request)
     contracts = await _posted_contracts(request)
     registry = _registry(request)
     if request.query_params.get("dry_run", "").lower() in ("1", "true", "yes"):
         plan = await registry.check(contracts)
         return JSONResponse(plan.to_json(), 200 if not plan.problems else 409)
     registrations = await registry.register(contracts)
+    gateway: Gateway | None = getattr(request.app.state, "gateway", None)
+    if gateway is not None:
+        gateway.contracts.invalidate()  # publishers see the new version at once
     created = any(r.created for r in registrations)
     return JSONResponse(
         {"registrations": [r.to_json() for r in registrations]}, 201 if created else 200
@@ -144,7 +162,7 @@ async def register(request: Request) -> JSONResponse:
 
 async def deprecate(request: Request) -> JSONResponse:
     """POST .../deprecate (one version, or every version of the type); body {"reason": ...}."""
-    _authorize(request)
+    await _authorize(request)
     p = request.path_params
     version = _version(p["version"]) if "version" in p else None
     reason = ""

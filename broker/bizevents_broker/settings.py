@@ -22,3 +22,16 @@ class BrokerSettings(ConnectionSettings):
     # Upper bound on a posted AsyncAPI document: contracts are small, hostile bodies are not.
     max_document_bytes: int = Field(default=1_000_000, ge=1024)
     log_json: bool = False
+
+    # The HTTP gateway: apps, keys, idempotency records and its outbox live in this schema.
+    gateway_schema: str = Field(default="bizevents_gateway", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    # Run a relay for the gateway's outbox inside the broker (several brokers: one leads).
+    gateway_relay: bool = True
+    gateway_pool_size: int = Field(default=10, ge=1, le=200)
+    gateway_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    gateway_max_batch: int = Field(default=500, ge=1, le=10_000)
+    # Requests per second per app (token bucket per broker process); 0 turns the limit off.
+    gateway_rate_limit: float = Field(default=1000.0, ge=0)
+    gateway_rate_burst: float = Field(default=2000.0, ge=1)
+    gateway_idempotency_retention: float = Field(default=86400.0, gt=0)
+    gateway_contracts_refresh: float = Field(default=5.0, ge=0)

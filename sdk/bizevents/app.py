@@ -25,7 +25,7 @@ from .tracing import current_traceparent
 from .worker.router import Router
 
 if TYPE_CHECKING:
-    from .contracts import ContractSet
+    from .contracts import ContractSet, EventContract
     from .direct import DirectPublisher
 
 # Kafka's default max.message.bytes is 1 MiB; leave room for headers.
@@ -41,6 +41,58 @@ class Event:
     key: str | None = None
     subject: str | None = None
     extensions: Mapping[str, str] = field(default_factory=dict)
+
+
+def build_event(
+    contract: EventContract | None,
+    event_type: str,
+    data: Any,
+    *,
+    app: str,
+    key: str | None = None,
+    subject: str | None = None,
+    extensions: Mapping[str, str] | None = None,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> OutgoingEvent:
+    """Validate `data` against `contract` and build the CloudEvent (pure; raises before any I/O).
+
+    The one publish path: `Events.build` calls it after checking that its app may publish, and
+    the broker's HTTP gateway after checking the caller's permissions. `event_id` and `time`
+    default to a new UUIDv7 and now.
+    """
+    try:
+        payload = pydantic_core.to_jsonable_python(data)
+    except pydantic_core.PydanticSerializationError as exc:
+        raise PublishError(f"{event_type}: data is not JSON-serializable: {exc}") from exc
+    if contract is not None:
+        contract.validate(payload)
+        if key is None:
+            key = contract.key_of(payload)
+    body = pydantic_core.to_json(payload)
+    if len(body) > max_payload_bytes:
+        raise PublishError(
+            f"{event_type}: payload is {len(body)} bytes, over the limit of "
+            f"{max_payload_bytes}; publish a reference to the data instead"
+        )
+    ext = dict(extensions or {})
+    traceparent = current_traceparent()
+    if traceparent and "traceparent" not in ext:
+        ext["traceparent"] = traceparent
+    validate_extensions(ext)
+    envelope = Envelope(
+        id=event_id or new_event_id(),
+        type=event_type,
+        source=contract.source if contract else f"/apps/{app}",
+        time=time or datetime.now(UTC),
+        data=body,
+        subject=subject,
+        dataschema=contract.dataschema if contract else None,
+        partitionkey=None if key is None else str(key),
+        extensions=ext,
+    )
+    return OutgoingEvent(contract.topic if contract else event_topic(event_type), envelope)
 
 
 class Events:
@@ -85,37 +137,16 @@ class Events:
                     f"app {self.app!r} may not publish {event_type!r} "
                     f"(allowed: {', '.join(contract.publishers)})"
                 )
-        try:
-            payload = pydantic_core.to_jsonable_python(data)
-        except pydantic_core.PydanticSerializationError as exc:
-            raise PublishError(f"{event_type}: data is not JSON-serializable: {exc}") from exc
-        if contract is not None:
-            contract.validate(payload)
-            if key is None:
-                key = contract.key_of(payload)
-        body = pydantic_core.to_json(payload)
-        if len(body) > self.max_payload_bytes:
-            raise PublishError(
-                f"{event_type}: payload is {len(body)} bytes, over the limit of "
-                f"{self.max_payload_bytes}; publish a reference to the data instead"
-            )
-        ext = dict(extensions or {})
-        traceparent = current_traceparent()
-        if traceparent and "traceparent" not in ext:
-            ext["traceparent"] = traceparent
-        validate_extensions(ext)
-        envelope = Envelope(
-            id=new_event_id(),
-            type=event_type,
-            source=contract.source if contract else f"/apps/{self.app}",
-            time=datetime.now(UTC),
-            data=body,
+        return build_event(
+            contract,
+            event_type,
+            data,
+            app=self.app,
+            key=key,
             subject=subject,
-            dataschema=contract.dataschema if contract else None,
-            partitionkey=None if key is None else str(key),
-            extensions=ext,
+            extensions=extensions,
+            max_payload_bytes=self.max_payload_bytes,
         )
-        return OutgoingEvent(contract.topic if contract else event_topic(event_type), envelope)
 
     # -- the outbox -----------------------------------------------------------------------------
     async def migrate(self, conn: asyncpg.Connection) -> None:

@@ -141,6 +141,7 @@ async def server(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Asy
         "BIZEVENTS_DATABASE_URL": services.database_url,
         "BIZEVENTS_REGISTRY_SCHEMA": schema,
         "BIZEVENTS_CONTRACTS_PATH": str(CONTRACTS),
+        "BIZEVENTS_GATEWAY_SCHEMA": f"{schema}_gw",
     }
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
@@ -161,5 +162,6 @@ async def server(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Asy
     conn = await asyncpg.connect(services.database_url)
     try:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_gw" CASCADE')
     finally:
         await conn.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import broker, contracts, dev, dlq, relay
+from . import apps, broker, contracts, dev, dlq, relay
 from .worker import worker
 
 app = typer.Typer(
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev")
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(broker.app, name="broker")
+app.add_typer(apps.app, name="apps")
 app.add_typer(dlq.app, name="dlq")
 app.command("replay")(dlq.replay_group)
 app.add_typer(relay.outbox_app, name="outbox")

@@ -9,7 +9,9 @@ import typer
 
 from ..errors import BizEventsError
 
-app = typer.Typer(no_args_is_help=True, help="The broker: contract registry API and served docs.")
+app = typer.Typer(
+    no_args_is_help=True, help="The broker: HTTP gateway, contract registry API and served docs."
+)
 
 
 @app.command()
@@ -21,7 +23,8 @@ def serve(
     ),
     log_json: bool = typer.Option(False, "--log-json", help="JSON log lines."),
 ) -> None:
-    """Serve the registry API, AsyncAPI documents, the docs page, /healthz and /metrics."""
+    """Serve the HTTP gateway (/events, /api/apps, /openapi.json), the registry API, AsyncAPI
+    documents, the docs pages, /healthz and /metrics; relay the gateway's outbox to Kafka."""
     try:
         # Imported here: the SDK must work without the broker's dependencies installed.
         from bizevents_broker.server import serve as run

@@ -1,0 +1,56 @@
+"""The contracts the gateway validates against: the registry's latest version of each type,
+cached for a few seconds (a registration through this broker refreshes at once)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+from bizevents.contracts import ContractSet, EventContract
+from bizevents.contracts.registry import Registry
+
+
+class ContractSource(Protocol):
+    async def current(self) -> ContractSet: ...
+
+    def invalidate(self) -> None:
+        """Forget any cached set (a registration just happened)."""
+
+
+class FixedContracts:
+    """A given set (tests, and gateways that run without a registry)."""
+
+    def __init__(self, contracts: ContractSet) -> None:
+        self.contracts = contracts
+
+    async def current(self) -> ContractSet:
+        return self.contracts
+
+    def invalidate(self) -> None:
+        pass
+
+
+class RegistryContracts:
+    def __init__(self, registry: Registry, ttl: float = 5.0) -> None:
+        self.registry = registry
+        self.ttl = ttl
+        self._cached: ContractSet | None = None
+        self._loaded = 0.0
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._cached = None
+
+    async def current(self) -> ContractSet:
+        cached = self._cached
+        if cached is not None and time.monotonic() - self._loaded < self.ttl:
+            return cached
+        async with self._lock:
+            if self._cached is not None and time.monotonic() - self._loaded < self.ttl:
+                return self._cached
+            latest = await self.registry.event_types()
+            contracts = {v.event_type: EventContract.from_dict(v.contract) for v in latest}
+            self._cached = ContractSet(contracts)
+            self._loaded = time.monotonic()
+            return self._cached

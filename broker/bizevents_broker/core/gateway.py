@@ -1,0 +1,299 @@
+"""`Gateway`: the operations every ingress calls. See the package docstring for the overview."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from bizevents.app import build_event
+from bizevents.errors import (
+    EnvelopeError,
+    PayloadValidationError,
+    PublishError,
+    UnknownEventTypeError,
+)
+from bizevents.logging import get_logger
+from bizevents.migrations import checked_identifier
+from bizevents.outbox import OutboxWriter, OutgoingEvent
+
+from .contracts import ContractSource
+from .errors import ErrorKind, GatewayError, ProblemDetail
+from .incoming import IncomingEvent, invalid
+from .permissions import Action, Principal, allowed
+from .ratelimit import RateLimiter
+from .store import AppStore, migrate_gateway
+
+log = get_logger("bizevents.gateway")
+
+# The errors that mean "PostgreSQL is not reachable right now": the caller may retry.
+DATABASE_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_batch: int = 500
+    max_event_bytes: int = 900_000
+    rate: float = 1000.0  # requests per second per app; 0: unlimited
+    burst: float = 2000.0
+    idempotency_retention: float = 24 * 3600.0  # seconds
+    max_idempotency_key: int = 255
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """The caller's Idempotency-Key and a fingerprint of the request it came with."""
+
+    key: str
+    fingerprint: bytes
+
+
+@dataclass(frozen=True)
+class Accepted:
+    ids: tuple[str, ...]
+    replayed: bool = False  # an earlier request with the same idempotency key wrote these
+
+
+class Gateway:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        contracts: ContractSource,
+        *,
+        limits: Limits | None = None,
+        admin_token: str | None = None,
+    ) -> None:
+        self.pool = pool
+        self.schema = checked_identifier(schema)
+        self.contracts = contracts
+        self.limits = limits or Limits()
+        self.apps = AppStore(self.schema)
+        self.outbox = OutboxWriter(self.schema)
+        self.rate_limiter = RateLimiter(self.limits.rate, self.limits.burst)
+        self._admin_token = admin_token.encode() if admin_token else None
+        s = self.schema
+        self._claim_key = (
+            f"INSERT INTO {s}.idempotency (app, key, fingerprint) VALUES ($1, $2, $3) "
+            "ON CONFLICT (app, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, "
+            "response = NULL, created_at = now() "
+            f"WHERE {s}.idempotency.created_at < now() - make_interval(secs => $4) "
+            "RETURNING true"
+        )
+        self._read_key = (
+            f"SELECT fingerprint, response FROM {s}.idempotency WHERE app=$1 AND key=$2"
+        )
+        self._store_key = f"UPDATE {s}.idempotency SET response = $3 WHERE app = $1 AND key = $2"
+
+    @classmethod
+    async def open(
+        cls,
+        database_url: str,
+        schema: str,
+        contracts: ContractSource,
+        *,
+        limits: Limits | None = None,
+        admin_token: str | None = None,
+        pool_size: int = 10,
+    ) -> Gateway:
+        """A pool on `database_url` and the gateway's tables migrated; `close()` when done."""
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=pool_size)
+        try:
+            async with pool.acquire() as conn:
+                await migrate_gateway(conn, checked_identifier(schema))
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, schema, contracts, limits=limits, admin_token=admin_token)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; PostgreSQL being away becomes UNAVAILABLE (503), not a crash."""
+        try:
+            async with self.pool.acquire() as conn:
+                yield conn
+        except DATABASE_DOWN as exc:
+            log.warning("gateway.database_unavailable", error=type(exc).__name__)
+            raise GatewayError(
+                ErrorKind.UNAVAILABLE, "the gateway's database is not reachable; retry later"
+            ) from exc
+
+    # -- identity -------------------------------------------------------------------------------
+    async def authenticate(self, key: str | None) -> Principal:
+        """The caller behind an API key (or the operator's admin token); UNAUTHENTICATED else.
+        The error never repeats the key, nor says whether it existed."""
+        if not key:
+            raise GatewayError(ErrorKind.UNAUTHENTICATED, "an API key is required")
+        if self._admin_token is not None and hmac.compare_digest(key.encode(), self._admin_token):
+            return Principal("admin", admin=True)
+        async with self.connection() as conn:
+            principal = await self.apps.authenticate(conn, key)
+        if principal is None:
+            raise GatewayError(ErrorKind.UNAUTHENTICATED, "the API key is not valid")
+        return principal
+
+    def require_admin(self, principal: Principal) -> None:
+        if not principal.admin:
+            raise GatewayError(ErrorKind.FORBIDDEN, "this needs the admin role")
+
+    def admit(self, principal: Principal, now: float | None = None) -> None:
+        """Count one request against the app's rate; RATE_LIMITED (with retry_after) if over."""
+        wait = self.rate_limiter.acquire(principal.app, time.monotonic() if now is None else now)
+        if wait > 0:
+            raise GatewayError(
+                ErrorKind.RATE_LIMITED,
+                f"app {principal.app!r} is over its rate of {self.limits.rate:g} requests/s",
+                retry_after=wait,
+            )
+
+    # -- publish --------------------------------------------------------------------------------
+    async def build(
+        self, principal: Principal, events: Sequence[IncomingEvent]
+    ) -> list[OutgoingEvent]:
+        """Check permission and validate every event (pure but for the contract cache): either
+        all events are good or one error lists every problem found."""
+        if not events:
+            raise invalid("/", "the batch holds no events")
+        if len(events) > self.limits.max_batch:
+            raise GatewayError(
+                ErrorKind.BATCH_TOO_LARGE,
+                f"{len(events)} events in one request; the limit is {self.limits.max_batch}",
+            )
+        contracts = await self.contracts.current()
+        built: list[OutgoingEvent] = []
+        failures: list[GatewayError] = []
+        for event in events:
+            try:
+                contract = contracts.get(event.type) if event.type else None
+            except UnknownEventTypeError:
+                contract = None
+            if contract is None or not allowed(principal, Action.PUBLISH, contract):
+                # Unknown and forbidden read the same, so callers cannot probe which types exist.
+                if principal.admin and event.type:
+                    raise GatewayError(
+                        ErrorKind.NOT_FOUND, f"no contract declares event type {event.type!r}"
+                    )
+                raise GatewayError(
+                    ErrorKind.FORBIDDEN,
+                    f"app {principal.app!r} may not publish {event.type!r}",
+                )
+            if event.source is not None and event.source != contract.source:
+                failures.append(
+                    invalid(
+                        f"{event.pointer}/source",
+                        f"source of {event.type} is {contract.source!r} (its contract's), "
+                        f"not {event.source!r}",
+                    )
+                )
+                continue
+            if event.dataschema is not None and event.dataschema != contract.dataschema:
+                failures.append(
+                    invalid(
+                        f"{event.pointer}/dataschema",
+                        f"dataschema of {event.type} is {contract.dataschema!r}",
+                    )
+                )
+                continue
+            try:
+                built.append(
+                    build_event(
+                        contract,
+                        event.type,
+                        event.data,
+                        app=principal.app,
+                        key=event.key,
+                        subject=event.subject,
+                        extensions=event.extensions,
+                        max_payload_bytes=self.limits.max_event_bytes,
+                        event_id=event.id,
+                        time=event.time,
+                    )
+                )
+            except PayloadValidationError as exc:
+                failures.append(
+                    GatewayError(
+                        ErrorKind.PAYLOAD_INVALID,
+                        exc.summary,
+                        problems=[
+                            ProblemDetail(p.message, f"{event.pointer}/data{p.pointer.rstrip('/')}")
+                            for p in exc.problems
+                        ],
+                    )
+                )
+            except EnvelopeError as exc:
+                failures.append(invalid(event.pointer or "/", str(exc)))
+            except PublishError as exc:
+                failures.append(
+                    GatewayError(
+                        ErrorKind.PAYLOAD_INVALID,
+                        str(exc),
+                        problems=[ProblemDetail(str(exc), f"{event.pointer}/data")],
+                    )
+                )
+        if failures:
+            first = failures[0]
+            detail = first.detail if len(failures) == 1 else f"{len(failures)} events are invalid"
+            problems = [p for f in failures for p in f.problems]
+            raise GatewayError(first.kind, detail, problems=problems)
+        return built
+
+    async def publish(
+        self,
+        principal: Principal,
+        events: Sequence[IncomingEvent],
+        idempotency: Idempotency | None = None,
+    ) -> Accepted:
+        """Validate, then write every event into the gateway's outbox in one transaction (the
+        relay moves them to Kafka). With an idempotency key, a repeat of the same request returns
+        the first answer and writes nothing; the same key with another request is refused."""
+        if idempotency is not None and not 1 <= len(idempotency.key) <= (
+            self.limits.max_idempotency_key
+        ):
+            raise GatewayError(
+                ErrorKind.BAD_REQUEST,
+                f"Idempotency-Key must be 1 to {self.limits.max_idempotency_key} characters",
+            )
+        built = await self.build(principal, events)
+        ids = tuple(b.envelope.id for b in built)
+        async with self.connection() as conn:
+            if idempotency is None:
+                await self.outbox.write(conn, built)  # one statement: atomic on its own
+                return Accepted(ids)
+            async with conn.transaction():
+                claimed = await conn.fetchval(
+                    self._claim_key,
+                    principal.app,
+                    idempotency.key,
+                    idempotency.fingerprint,
+                    self.limits.idempotency_retention,
+                )
+                if not claimed:
+                    return await self._replay(conn, principal, idempotency)
+                await self.outbox.write(conn, built)
+                await conn.execute(
+                    self._store_key, principal.app, idempotency.key, json.dumps({"ids": ids})
+                )
+        return Accepted(ids)
+
+    async def _replay(
+        self, conn: asyncpg.Connection, principal: Principal, idempotency: Idempotency
+    ) -> Accepted:
+        row = await conn.fetchrow(self._read_key, principal.app, idempotency.key)
+        if row is None or row["response"] is None:  # the first request's row vanished: retry
+            raise GatewayError(
+                ErrorKind.CONFLICT, "a request with this Idempotency-Key is still in progress"
+            )
+        if not hmac.compare_digest(bytes(row["fingerprint"]), idempotency.fingerprint):
+            raise GatewayError(
+                ErrorKind.IDEMPOTENCY_MISMATCH,
+                "this Idempotency-Key was used with a different request; use a new key",
+            )
+        return Accepted(tuple(json.loads(row["response"])["ids"]), replayed=True)
