@@ -25,6 +25,7 @@ from . import docs_routes, observability, registry_api
 from .core import Gateway, Limits, RegistryContracts
 from .core.errors import ErrorKind
 from .ingress import docs as api_docs
+from .ingress import pull as pull_api
 from .ingress import rest
 from .ingress.problems import PROBLEM_JSON, problem_body
 from .settings import BrokerSettings
@@ -55,6 +56,8 @@ def gateway_limits(settings: BrokerSettings) -> Limits:
         rate=settings.gateway_rate_limit,
         burst=settings.gateway_rate_burst,
         idempotency_retention=settings.gateway_idempotency_retention,
+        commit_timeout=settings.gateway_commit_timeout,
+        session_idle=settings.gateway_session_idle,
     )
 
 
@@ -67,6 +70,7 @@ async def open_gateway(settings: BrokerSettings, registry: Registry) -> Gateway:
         limits=gateway_limits(settings),
         admin_token=token,
         pool_size=settings.gateway_pool_size,
+        kafka_bootstrap=settings.kafka_bootstrap,
     )
 
 
@@ -122,6 +126,7 @@ def create_app(
     app = Starlette(
         routes=[
             *rest.routes,
+            *pull_api.routes,
             *api_docs.routes,
             *registry_api.routes,
             *docs_routes.routes,

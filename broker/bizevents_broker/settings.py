@@ -35,3 +35,7 @@ class BrokerSettings(ConnectionSettings):
     gateway_rate_burst: float = Field(default=2000.0, ge=1)
     gateway_idempotency_retention: float = Field(default=86400.0, gt=0)
     gateway_contracts_refresh: float = Field(default=5.0, ge=0)
+    # Pull subscriptions: default seconds to commit a batch before it is delivered again, and
+    # seconds after which an idle client session leaves the consumer group.
+    gateway_commit_timeout: float = Field(default=60.0, gt=0, le=3600)
+    gateway_session_idle: float = Field(default=60.0, ge=5, le=3600)

@@ -142,7 +142,11 @@ async def gateway_env(
     registry = await Registry.connect(services.database_url, registry_schema)
     await registry.register(shop.contracts)
     gateway = await Gateway.open(
-        services.database_url, schema, RegistryContracts(registry, ttl=0), limits=limits
+        services.database_url,
+        schema,
+        RegistryContracts(registry, ttl=0),
+        limits=limits,
+        kafka_bootstrap=services.kafka_bootstrap,
     )
     broker_settings = BrokerSettings(
         registry_schema=registry_schema, gateway_schema=schema, gateway_relay=False, **settings

@@ -16,6 +16,12 @@ Operations
   grants, admin), validation by the SDK's own `bizevents.app.build_event` (same checks, same
   CloudEvent attributes as `Events.publish`), then one transaction into the gateway's outbox
   (`<schema>.outbox`, moved to Kafka by the ordinary relay). All events or none.
+- `create_subscription(principal, "pull", event_types, start)`, `subscription(...)`,
+  `list_subscriptions(...)`, `delete_subscription(...)`: subscriptions an app owns (others' read
+  as not found); subscribing needs the contract's subscribers list, a grant, or admin.
+- `fetch(principal, subscription_id, session, max_events, wait)` -> `Fetched(token, events)` and
+  `commit(principal, subscription_id, session, token)`: pull delivery, at least once, one open
+  batch per session, redelivered after the subscription's commit timeout (see `pull.py`).
 - `apps` (`AppStore`): create, list, show, rotate (old keys live on for a grace period), revoke
   (an app or one key), grant/ungrant; each takes a connection from `gateway.connection()`.
 
@@ -34,9 +40,10 @@ the client is at fault, e.g. for SOAP's Client/Server fault codes):
     body-too-large            413   request body over the limit
     batch-too-large           413   more events than `Limits.max_batch`
     idempotency-key-reused    422   same Idempotency-Key, different request
-    conflict                  409   app exists / is revoked; same key still in progress
+    conflict                  409   app exists / is revoked; same key still in progress;
+                                    a pull batch that expired or is not the open one
     rate-limited              429   over the app's rate (`retry_after` seconds)
-    unavailable               503   PostgreSQL unreachable (retry)
+    unavailable               503   PostgreSQL or Kafka unreachable (retry)
 
 `detail` never contains a key or secret, and a refusal never reveals whether a type exists.
 Problem pointers are JSON pointers into the request: "/3/data/amount" is event 3's data field.

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
+import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -26,10 +30,14 @@ from .contracts import ContractSource
 from .errors import ErrorKind, GatewayError, ProblemDetail
 from .incoming import IncomingEvent, invalid
 from .permissions import Action, Principal, allowed
+from .pull import Fetched, PullSessions
 from .ratelimit import RateLimiter
 from .store import AppStore, migrate_gateway
+from .subscriptions import Subscription, SubscriptionStore, check_start, check_types
 
 log = get_logger("bizevents.gateway")
+
+SESSION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 # The errors that mean "PostgreSQL is not reachable right now": the caller may retry.
 DATABASE_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
@@ -43,6 +51,10 @@ class Limits:
     burst: float = 2000.0
     idempotency_retention: float = 24 * 3600.0  # seconds
     max_idempotency_key: int = 255
+    max_fetch: int = 1000  # events per pull batch
+    max_wait: float = 30.0  # seconds a pull fetch may long-poll
+    commit_timeout: float = 60.0  # default for new pull subscriptions
+    session_idle: float = 60.0  # seconds before an idle pull session leaves the group
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class Gateway:
         *,
         limits: Limits | None = None,
         admin_token: str | None = None,
+        kafka_bootstrap: str = "127.0.0.1:19092",
     ) -> None:
         self.pool = pool
         self.schema = checked_identifier(schema)
@@ -76,6 +89,9 @@ class Gateway:
         self.apps = AppStore(self.schema)
         self.outbox = OutboxWriter(self.schema)
         self.rate_limiter = RateLimiter(self.limits.rate, self.limits.burst)
+        self.subscriptions = SubscriptionStore(self.schema)
+        self.pull = PullSessions(kafka_bootstrap, session_idle=self.limits.session_idle)
+        self._reaper: asyncio.Task[None] | None = None
         self._admin_token = admin_token.encode() if admin_token else None
         s = self.schema
         self._claim_key = (
@@ -100,6 +116,7 @@ class Gateway:
         limits: Limits | None = None,
         admin_token: str | None = None,
         pool_size: int = 10,
+        kafka_bootstrap: str = "127.0.0.1:19092",
     ) -> Gateway:
         """A pool on `database_url` and the gateway's tables migrated; `close()` when done."""
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=pool_size)
@@ -109,10 +126,32 @@ class Gateway:
         except BaseException:
             await pool.close()
             raise
-        return cls(pool, schema, contracts, limits=limits, admin_token=admin_token)
+        gateway = cls(
+            pool,
+            schema,
+            contracts,
+            limits=limits,
+            admin_token=admin_token,
+            kafka_bootstrap=kafka_bootstrap,
+        )
+        gateway._reaper = asyncio.create_task(gateway._reap_idle_sessions())
+        return gateway
 
     async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        await self.pull.close()
         await self.pool.close()
+
+    async def _reap_idle_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, self.limits.session_idle / 4))
+            try:
+                await self.pull.reap()
+            except Exception as exc:  # a failing close must not end the reaper
+                log.warning("gateway.reap_failed", error=str(exc))
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -297,3 +336,81 @@ class Gateway:
                 "this Idempotency-Key was used with a different request; use a new key",
             )
         return Accepted(tuple(json.loads(row["response"])["ids"]), replayed=True)
+
+    # -- pull subscriptions ---------------------------------------------------------------------
+    async def create_subscription(
+        self,
+        principal: Principal,
+        kind: str,
+        event_types: Sequence[str],
+        start: str = "latest",
+        config: Mapping[str, Any] | None = None,
+    ) -> Subscription:
+        """A subscription of the principal's app to types it may subscribe to (contracts'
+        subscribers, grants, admin); unknown types are refused like forbidden ones."""
+        check_types(principal, await self.contracts.current(), event_types)
+        async with self.connection() as conn:
+            return await self.subscriptions.create(
+                conn, principal, kind, event_types, check_start(start), config or {}
+            )
+
+    async def subscription(
+        self, principal: Principal, subscription_id: str, kind: str | None = None
+    ) -> Subscription:
+        async with self.connection() as conn:
+            return await self.subscriptions.get(conn, principal, subscription_id, kind)
+
+    async def list_subscriptions(
+        self, principal: Principal, kind: str | None = None
+    ) -> list[Subscription]:
+        async with self.connection() as conn:
+            return await self.subscriptions.list(conn, principal, kind)
+
+    async def delete_subscription(self, principal: Principal, subscription_id: str) -> None:
+        subscription = await self.subscription(principal, subscription_id)
+        await self.pull.close_subscription(subscription.id)
+        async with self.connection() as conn:
+            await self.subscriptions.delete(conn, subscription)
+
+    def _session_name(self, name: str) -> str:
+        if not SESSION_NAME.match(name):
+            raise GatewayError(
+                ErrorKind.BAD_REQUEST, "a session name is 1-64 letters, digits, '.', '_' or '-'"
+            )
+        return name
+
+    async def fetch(
+        self,
+        principal: Principal,
+        subscription_id: str,
+        session: str = "default",
+        max_events: int = 100,
+        wait: float = 0.0,
+    ) -> Fetched:
+        """The session's next batch (or its open one again); long-polls up to `wait` s."""
+        self._session_name(session)
+        if not 1 <= max_events <= self.limits.max_fetch:
+            raise GatewayError(ErrorKind.BAD_REQUEST, f"max must be 1 to {self.limits.max_fetch}")
+        if not 0 <= wait <= self.limits.max_wait:
+            raise GatewayError(
+                ErrorKind.BAD_REQUEST, f"wait must be 0 to {self.limits.max_wait:g} seconds"
+            )
+        subscription = await self.subscription(principal, subscription_id, "pull")
+        # Permission is checked on every fetch: a revoked grant stops delivery at once.
+        contracts = check_types(principal, await self.contracts.current(), subscription.event_types)
+        pulled = await self.pull.session(subscription, session, [c.topic for c in contracts])
+        return await pulled.fetch(max_events, wait)
+
+    async def commit(
+        self, principal: Principal, subscription_id: str, session: str, token: str
+    ) -> None:
+        """Commit the session's open batch: its events will not come again."""
+        self._session_name(session)
+        subscription = await self.subscription(principal, subscription_id, "pull")
+        pulled = self.pull.existing(subscription, session)
+        if pulled is None:
+            raise GatewayError(
+                ErrorKind.CONFLICT,
+                "no open session of that name (it was idle too long); its events come again",
+            )
+        await pulled.commit(token)

@@ -18,6 +18,7 @@ from bizevents.outbox import migrate_outbox
 from . import keys
 from .errors import ErrorKind, GatewayError
 from .permissions import Action, Grant, Principal
+from .subscriptions import STEP as SUBSCRIPTIONS_STEP
 
 COMPONENT = "gateway"
 APP_NAME = re.compile(r"^[a-z][a-z0-9._-]{0,62}$")
@@ -56,6 +57,7 @@ STEPS = [
     );
     CREATE INDEX idempotency_created ON {schema}.idempotency (created_at);
     """,
+    SUBSCRIPTIONS_STEP,
 ]
 
 

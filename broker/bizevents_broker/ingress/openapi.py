@@ -153,6 +153,47 @@ SCHEMAS: dict[str, Any] = {
             "key": {"type": "string", "description": "the new API key: shown only this once"},
         },
     },
+    "Subscription": {
+        "type": "object",
+        "required": ["id", "app", "kind", "event_types", "start", "created_at"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "app": {"type": "string"},
+            "kind": {"enum": ["pull", "webhook"]},
+            "event_types": {"type": "array", "items": {"type": "string"}},
+            "start": {"type": "string"},
+            "commit_timeout": {"type": "number"},
+            "created_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "SubscriptionEnvelope": {
+        "type": "object",
+        "required": ["subscription"],
+        "properties": {"subscription": _ref("Subscription")},
+    },
+    "NewSubscription": {
+        "type": "object",
+        "required": ["event_types"],
+        "properties": {
+            "event_types": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "start": {
+                "type": "string",
+                "description": "earliest, latest (default) or an RFC 3339 time",
+            },
+            "commit_timeout": {"type": "number", "minimum": 1, "maximum": 3600},
+        },
+    },
+    "Batch": {
+        "type": "object",
+        "required": ["batch", "events"],
+        "properties": {
+            "batch": {
+                "type": ["string", "null"],
+                "description": "commit this token to move on; null when no events came",
+            },
+            "events": {"type": "array", "items": _ref("CloudEvent")},
+        },
+    },
     "NewApp": {
         "type": "object",
         "required": ["name"],
@@ -208,6 +249,129 @@ def _publish_plain() -> dict[str, Any]:
         ],
         "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
         "responses": {"202": _ACCEPTED, **_errors(400, 403, 404, 409, 413, 415, 422)},
+    }
+
+
+_SUB_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _subscription_paths() -> dict[str, Any]:
+    tags = ["pull subscriptions"]
+    return {
+        "/subscriptions": {
+            "get": {
+                "tags": tags,
+                "summary": "The app's pull subscriptions",
+                "operationId": "listSubscriptions",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["subscriptions"],
+                            "properties": {
+                                "subscriptions": {"type": "array", "items": _ref("Subscription")}
+                            },
+                        },
+                        "subscriptions",
+                    ),
+                    **_errors(),
+                },
+            },
+            "post": {
+                "tags": tags,
+                "summary": "Subscribe to event types the app may subscribe to",
+                "operationId": "createSubscription",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("NewSubscription")}},
+                },
+                "responses": {
+                    "201": _json(_ref("SubscriptionEnvelope"), "created"),
+                    **_errors(400, 403, 413),
+                },
+            },
+        },
+        "/subscriptions/{id}": {
+            "get": {
+                "tags": tags,
+                "summary": "One subscription",
+                "operationId": "showSubscription",
+                "parameters": [_SUB_ID],
+                "responses": {
+                    "200": _json(_ref("SubscriptionEnvelope"), "the subscription"),
+                    **_errors(404),
+                },
+            },
+            "delete": {
+                "tags": tags,
+                "summary": "Delete a subscription",
+                "operationId": "deleteSubscription",
+                "parameters": [_SUB_ID],
+                "responses": {"204": {"description": "deleted"}, **_errors(404)},
+            },
+        },
+        "/subscriptions/{id}/events": {
+            "get": {
+                "tags": tags,
+                "summary": "The session's next batch (the same one until it is committed)",
+                "operationId": "fetchEvents",
+                "parameters": [
+                    _SUB_ID,
+                    {
+                        "name": "session",
+                        "in": "query",
+                        "required": False,
+                        "description": "this client's name; sessions share the partitions",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+                    },
+                    {
+                        "name": "max",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {
+                        "name": "wait",
+                        "in": "query",
+                        "required": False,
+                        "description": "seconds to long-poll for the first event",
+                        "schema": {"type": "number", "minimum": 0, "maximum": 30},
+                    },
+                ],
+                "responses": {"200": _json(_ref("Batch"), "a batch"), **_errors(400, 403, 404)},
+            }
+        },
+        "/subscriptions/{id}/commit": {
+            "post": {
+                "tags": tags,
+                "summary": "Commit the session's batch: its events will not come again",
+                "operationId": "commitBatch",
+                "parameters": [_SUB_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["batch"],
+                                "properties": {
+                                    "batch": {"type": "string"},
+                                    "session": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "204": {"description": "committed"},
+                    **_errors(400, 403, 404, 409, 413),
+                },
+            }
+        },
     }
 
 
@@ -412,6 +576,7 @@ def document(server_url: str | None = None) -> dict[str, Any]:
             "schemas": SCHEMAS,
         },
     }
+    doc["paths"].update(_subscription_paths())
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc

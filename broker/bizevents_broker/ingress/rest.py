@@ -190,13 +190,13 @@ async def me(request: Request, principal: Principal) -> Response:
 
 
 # -- admin: apps and keys ------------------------------------------------------------------------
-def _object(value: Any) -> dict[str, Any]:
+def json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise GatewayError(ErrorKind.BAD_REQUEST, "the request body must be a JSON object")
     return value
 
 
-def _field(doc: dict[str, Any], name: str, expected: tuple[type, ...], default: Any) -> Any:
+def field_of(doc: dict[str, Any], name: str, expected: tuple[type, ...], default: Any) -> Any:
     if name not in doc:
         return default
     value = doc[name]
@@ -210,11 +210,11 @@ def _field(doc: dict[str, Any], name: str, expected: tuple[type, ...], default: 
 async def create_app(request: Request, principal: Principal) -> Response:
     gateway = gateway_of(request)
     gateway.require_admin(principal)
-    doc = _object(parse_json(await read_body(request)))
-    name = _field(doc, "name", (str,), None)
+    doc = json_object(parse_json(await read_body(request)))
+    name = field_of(doc, "name", (str,), None)
     if name is None:
         raise GatewayError(ErrorKind.BAD_REQUEST, "'name' is required")
-    grants_raw = _field(doc, "grants", (list,), [])
+    grants_raw = field_of(doc, "grants", (list,), [])
     if not all(isinstance(g, str) for g in grants_raw):
         raise GatewayError(ErrorKind.BAD_REQUEST, "'grants' must be a list of strings")
     grants = tuple(parse_grant(g) for g in grants_raw)
@@ -222,8 +222,8 @@ async def create_app(request: Request, principal: Principal) -> Response:
         info, key = await gateway.apps.create(
             conn,
             name,
-            admin=_field(doc, "admin", (bool,), False),
-            description=_field(doc, "description", (str,), ""),
+            admin=field_of(doc, "admin", (bool,), False),
+            description=field_of(doc, "description", (str,), ""),
             grants=grants,
         )
     return JSONResponse({"app": info.to_json(), "key": key}, status_code=201)
@@ -249,8 +249,8 @@ async def rotate_key(request: Request, principal: Principal) -> Response:
     gateway = gateway_of(request)
     gateway.require_admin(principal)
     body = await read_body(request)
-    doc = _object(parse_json(body)) if body else {}
-    grace = _field(doc, "grace_seconds", (int, float), 86400)
+    doc = json_object(parse_json(body)) if body else {}
+    grace = field_of(doc, "grace_seconds", (int, float), 86400)
     if not 0 <= grace <= 365 * 86400:
         raise GatewayError(ErrorKind.BAD_REQUEST, "'grace_seconds' must be 0 to 31536000")
     async with gateway.connection() as conn:
@@ -262,8 +262,8 @@ async def revoke(request: Request, principal: Principal) -> Response:
     gateway = gateway_of(request)
     gateway.require_admin(principal)
     body = await read_body(request)
-    doc = _object(parse_json(body)) if body else {}
-    key_id = _field(doc, "key_id", (str,), None)
+    doc = json_object(parse_json(body)) if body else {}
+    key_id = field_of(doc, "key_id", (str,), None)
     async with gateway.connection() as conn:
         info = await gateway.apps.revoke(conn, request.path_params["name"], key_id)
     return JSONResponse({"app": info.to_json()})
@@ -272,8 +272,8 @@ async def revoke(request: Request, principal: Principal) -> Response:
 async def add_grant(request: Request, principal: Principal) -> Response:
     gateway = gateway_of(request)
     gateway.require_admin(principal)
-    doc = _object(parse_json(await read_body(request)))
-    grant = parse_grant(_field(doc, "grant", (str,), ""))
+    doc = json_object(parse_json(await read_body(request)))
+    grant = parse_grant(field_of(doc, "grant", (str,), ""))
     async with gateway.connection() as conn:
         info = await gateway.apps.grant(conn, request.path_params["name"], grant)
     return JSONResponse({"app": info.to_json()})
