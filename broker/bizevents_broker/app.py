@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
@@ -20,13 +20,17 @@ from bizevents.contracts.registry import Registry
 from bizevents.logging import get_logger
 from bizevents.relay import Relay
 from bizevents.settings import RelaySettings
+from bizevents.webhooks import AddressPolicy, WebhookDispatcher
+from bizevents.worker import RetryPolicy, WorkerSettings
 
 from . import docs_routes, observability, registry_api
 from .core import Gateway, Limits, RegistryContracts
 from .core.errors import ErrorKind
+from .core.webhooks import GatewayWebhooks
 from .ingress import docs as api_docs
 from .ingress import pull as pull_api
 from .ingress import rest
+from .ingress import webhooks as webhooks_api
 from .ingress.problems import PROBLEM_JSON, problem_body
 from .settings import BrokerSettings
 
@@ -71,6 +75,7 @@ async def open_gateway(settings: BrokerSettings, registry: Registry) -> Gateway:
         admin_token=token,
         pool_size=settings.gateway_pool_size,
         kafka_bootstrap=settings.kafka_bootstrap,
+        webhook_policy=AddressPolicy(settings.gateway_webhook_allow),
     )
 
 
@@ -84,6 +89,24 @@ def gateway_relay(settings: BrokerSettings) -> Relay:
     )
 
 
+def webhook_dispatcher(settings: BrokerSettings, gateway: Gateway) -> WebhookDispatcher:
+    """The webhook workers; the gateway tells it when subscriptions change."""
+    dispatcher = WebhookDispatcher(
+        GatewayWebhooks(gateway),
+        WorkerSettings(
+            kafka_bootstrap=settings.kafka_bootstrap, database_url=settings.database_url
+        ),
+        policy=gateway.webhook_policy,
+        timeout=settings.gateway_webhook_timeout,
+        retry=RetryPolicy(
+            attempts=settings.gateway_webhook_attempts,
+            delays=tuple(settings.gateway_webhook_retry_delays),
+        ),
+    )
+    gateway.on_webhooks_changed = dispatcher.changed
+    return dispatcher
+
+
 async def _http_problem(request: Request, exc: Exception) -> Response:
     """Unmatched routes and methods answer in problem+json like everything else."""
     assert isinstance(exc, HTTPException)
@@ -92,6 +115,17 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
     body["status"] = exc.status_code
     body["title"] = str(exc.detail)
     return Response(json.dumps(body), exc.status_code, headers=exc.headers, media_type=PROBLEM_JSON)
+
+
+def _run_in_background(dispatcher: WebhookDispatcher) -> Callable[[], Awaitable[None]]:
+    task = asyncio.create_task(dispatcher.run(), name="webhooks")
+
+    async def stop() -> None:
+        dispatcher.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 60)
+
+    return stop
 
 
 def create_app(
@@ -121,12 +155,17 @@ def create_app(
                             await asyncio.wait_for(task, 30)
 
                     stack.push_async_callback(stop_relay)
+                if settings.gateway_webhooks:
+                    stack.push_async_callback(
+                        _run_in_background(webhook_dispatcher(settings, app.state.gateway))
+                    )
             yield
 
     app = Starlette(
         routes=[
             *rest.routes,
             *pull_api.routes,
+            *webhooks_api.routes,
             *api_docs.routes,
             *registry_api.routes,
             *docs_routes.routes,

@@ -39,3 +39,10 @@ class BrokerSettings(ConnectionSettings):
     # seconds after which an idle client session leaves the consumer group.
     gateway_commit_timeout: float = Field(default=60.0, gt=0, le=3600)
     gateway_session_idle: float = Field(default=60.0, ge=5, le=3600)
+    # Webhooks: delivered by workers inside the broker. Targets must be public addresses unless
+    # listed here (addresses or CIDR networks, e.g. ["10.0.0.0/8"]; tests allow 127.0.0.1).
+    gateway_webhooks: bool = True
+    gateway_webhook_allow: list[str] = Field(default_factory=list)
+    gateway_webhook_timeout: float = Field(default=10.0, gt=0, le=120)
+    gateway_webhook_attempts: int = Field(default=3, ge=1, le=20)
+    gateway_webhook_retry_delays: list[float] = Field(default_factory=lambda: [10.0, 60.0, 600.0])

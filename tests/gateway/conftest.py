@@ -23,6 +23,7 @@ from bizevents.contracts import ContractSet, load_contract_texts
 from bizevents.contracts.registry import Registry
 from bizevents.relay import Relay
 from bizevents.settings import RelaySettings
+from bizevents.webhooks import AddressPolicy
 from bizevents_broker.app import create_app
 from bizevents_broker.core import Gateway, Limits, RegistryContracts
 from bizevents_broker.settings import BrokerSettings
@@ -135,7 +136,11 @@ async def env(services: Any, shop: Shop) -> AsyncIterator[Env]:
 
 @asynccontextmanager
 async def gateway_env(
-    services: Any, shop: Shop, limits: Limits, **settings: Any
+    services: Any,
+    shop: Shop,
+    limits: Limits,
+    webhook_policy: AddressPolicy | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Env]:
     suffix = uuid.uuid4().hex[:10]
     registry_schema, schema = f"reg_{suffix}", f"gw_{suffix}"
@@ -147,6 +152,7 @@ async def gateway_env(
         RegistryContracts(registry, ttl=0),
         limits=limits,
         kafka_bootstrap=services.kafka_bootstrap,
+        webhook_policy=webhook_policy,
     )
     broker_settings = BrokerSettings(
         registry_schema=registry_schema, gateway_schema=schema, gateway_relay=False, **settings

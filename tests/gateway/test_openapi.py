@@ -7,7 +7,7 @@ import pytest
 from openapi_spec_validator import validate
 from starlette.routing import Route
 
-from bizevents_broker.ingress import pull, rest
+from bizevents_broker.ingress import pull, rest, webhooks
 
 from .conftest import Env
 
@@ -22,7 +22,7 @@ async def test_openapi_document_is_valid_and_complete(env: Env) -> None:
     validate(doc)
     served = {
         (route.path, method.lower())
-        for route in [*rest.routes, *pull.routes]
+        for route in [*rest.routes, *pull.routes, *webhooks.routes]
         if isinstance(route, Route)
         for method in (route.methods or ()) - {"HEAD"}
     }

@@ -8,7 +8,8 @@ import hmac
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +26,10 @@ from bizevents.errors import (
 from bizevents.logging import get_logger
 from bizevents.migrations import checked_identifier
 from bizevents.outbox import OutboxWriter, OutgoingEvent
+from bizevents.webhooks import AddressPolicy, new_secret
 
 from .contracts import ContractSource
+from .cursors import initialize_group
 from .errors import ErrorKind, GatewayError, ProblemDetail
 from .incoming import IncomingEvent, invalid
 from .permissions import Action, Principal, allowed
@@ -34,6 +37,7 @@ from .pull import Fetched, PullSessions
 from .ratelimit import RateLimiter
 from .store import AppStore, migrate_gateway
 from .subscriptions import Subscription, SubscriptionStore, check_start, check_types
+from .webhooks import check_filters, checked_url
 
 log = get_logger("bizevents.gateway")
 
@@ -81,6 +85,7 @@ class Gateway:
         limits: Limits | None = None,
         admin_token: str | None = None,
         kafka_bootstrap: str = "127.0.0.1:19092",
+        webhook_policy: AddressPolicy | None = None,
     ) -> None:
         self.pool = pool
         self.schema = checked_identifier(schema)
@@ -90,8 +95,12 @@ class Gateway:
         self.outbox = OutboxWriter(self.schema)
         self.rate_limiter = RateLimiter(self.limits.rate, self.limits.burst)
         self.subscriptions = SubscriptionStore(self.schema)
+        self.kafka_bootstrap = kafka_bootstrap
         self.pull = PullSessions(kafka_bootstrap, session_idle=self.limits.session_idle)
         self._reaper: asyncio.Task[None] | None = None
+        self.webhook_policy = webhook_policy or AddressPolicy()
+        # Called after a webhook subscription changed (the dispatcher reconciles at once).
+        self.on_webhooks_changed: Callable[[], None] = lambda: None
         self._admin_token = admin_token.encode() if admin_token else None
         s = self.schema
         self._claim_key = (
@@ -117,6 +126,7 @@ class Gateway:
         admin_token: str | None = None,
         pool_size: int = 10,
         kafka_bootstrap: str = "127.0.0.1:19092",
+        webhook_policy: AddressPolicy | None = None,
     ) -> Gateway:
         """A pool on `database_url` and the gateway's tables migrated; `close()` when done."""
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=pool_size)
@@ -133,6 +143,7 @@ class Gateway:
             limits=limits,
             admin_token=admin_token,
             kafka_bootstrap=kafka_bootstrap,
+            webhook_policy=webhook_policy,
         )
         gateway._reaper = asyncio.create_task(gateway._reap_idle_sessions())
         return gateway
@@ -348,10 +359,14 @@ class Gateway:
     ) -> Subscription:
         """A subscription of the principal's app to types it may subscribe to (contracts'
         subscribers, grants, admin); unknown types are refused like forbidden ones."""
-        check_types(principal, await self.contracts.current(), event_types)
+        contracts = check_types(principal, await self.contracts.current(), event_types)
+        start = check_start(start)
+        subscription_id = str(uuid.uuid4())
+        group = Subscription(subscription_id, principal.app, kind, (), start).group
+        await initialize_group(self.kafka_bootstrap, group, [c.topic for c in contracts], start)
         async with self.connection() as conn:
             return await self.subscriptions.create(
-                conn, principal, kind, event_types, check_start(start), config or {}
+                conn, principal, kind, event_types, start, config or {}, subscription_id
             )
 
     async def subscription(
@@ -366,11 +381,61 @@ class Gateway:
         async with self.connection() as conn:
             return await self.subscriptions.list(conn, principal, kind)
 
-    async def delete_subscription(self, principal: Principal, subscription_id: str) -> None:
-        subscription = await self.subscription(principal, subscription_id)
+    async def delete_subscription(
+        self, principal: Principal, subscription_id: str, kind: str | None = None
+    ) -> None:
+        subscription = await self.subscription(principal, subscription_id, kind)
         await self.pull.close_subscription(subscription.id)
         async with self.connection() as conn:
             await self.subscriptions.delete(conn, subscription)
+        if subscription.kind == "webhook":
+            self.on_webhooks_changed()
+
+    # -- webhooks -------------------------------------------------------------------------------
+    async def create_webhook(
+        self,
+        principal: Principal,
+        event_types: Sequence[str],
+        url: Any,
+        *,
+        filters: Any = None,
+        start: str = "latest",
+        dead_letter_4xx: bool = True,
+    ) -> tuple[Subscription, str]:
+        """A push subscription to `url` (checked against the SSRF policy) and its signing
+        secret, returned here only."""
+        check_types(principal, await self.contracts.current(), event_types)  # 403 before all else
+        config = {
+            "url": await checked_url(url, self.webhook_policy),
+            "filters": check_filters(filters),
+            "dead_letter_4xx": dead_letter_4xx,
+            "secrets": [{"secret": (secret := new_secret()), "expires_at": None}],
+        }
+        subscription = await self.create_subscription(
+            principal, "webhook", event_types, start, config
+        )
+        self.on_webhooks_changed()
+        return subscription, secret
+
+    async def rotate_webhook_secret(
+        self, principal: Principal, subscription_id: str, grace_seconds: float
+    ) -> tuple[Subscription, str]:
+        """A new signing secret; the current ones keep signing for `grace_seconds` (receivers
+        accept a request when any of its signatures verifies)."""
+        subscription = await self.subscription(principal, subscription_id, "webhook")
+        now = time.time()
+        kept = [
+            {"secret": s["secret"], "expires_at": min(s.get("expires_at") or now + grace_seconds,
+                                                       now + grace_seconds)}
+            for s in subscription.config.get("secrets", [])
+            if s.get("expires_at") is None or s["expires_at"] > now
+        ]  # fmt: skip
+        secret = new_secret()
+        config = {**subscription.config, "secrets": [{"secret": secret, "expires_at": None}, *kept]}
+        async with self.connection() as conn:
+            updated = await self.subscriptions.set_config(conn, subscription, config)
+        self.on_webhooks_changed()
+        return updated, secret
 
     def _session_name(self, name: str) -> str:
         if not SESSION_NAME.match(name):

@@ -25,7 +25,6 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -81,7 +80,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             self.session.batch = None
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        await self.session.position_new(list(assigned))
+        pass  # the start position was committed when the subscription was created
 
 
 @dataclass
@@ -93,23 +92,6 @@ class PullSession:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     batch: Batch | None = None
     last_used: float = field(default_factory=time.monotonic)
-
-    async def position_new(self, partitions: list[TopicPartition]) -> None:
-        """A start time applies to partitions the group has no cursor for yet."""
-        start = self.subscription.start
-        if start in ("earliest", "latest") or not partitions:
-            return
-        moment = datetime.fromisoformat(start)
-        fresh = [tp for tp in partitions if await self.consumer.committed(tp) is None]
-        if not fresh:
-            return
-        found = await self.consumer.offsets_for_times(
-            {tp: int(moment.timestamp() * 1000) for tp in fresh}
-        )
-        ends = await self.consumer.end_offsets(fresh)
-        for tp in fresh:
-            hit = found.get(tp)
-            self.consumer.seek(tp, hit.offset if hit is not None else ends[tp])
 
     async def fetch(self, max_events: int, wait: float) -> Fetched:
         async with self.lock:
@@ -234,7 +216,9 @@ class PullSessions:
                 group_id=subscription.group,
                 client_id=f"bizevents-pull-{name}",
                 enable_auto_commit=False,
-                auto_offset_reset="earliest" if subscription.start == "earliest" else "latest",
+                # The start was committed at creation (cursors.py): a partition without offsets
+                # is a new one, to be read from its beginning.
+                auto_offset_reset="earliest",
                 max_poll_interval_ms=int(max(self.session_idle * 2, 60) * 1000),
                 session_timeout_ms=10_000,
                 heartbeat_interval_ms=1_000,

@@ -137,6 +137,22 @@ class AppStore:
         grants = tuple(_grant(text) for text in row["grants"])
         return Principal(row["app"], admin=row["admin"], grants=grants, key_id=key_id)
 
+    async def principal(self, conn: asyncpg.Connection, name: str) -> Principal | None:
+        """The app as a principal (for work done on its behalf), or None if revoked or unknown."""
+        row = await conn.fetchrow(
+            f"SELECT admin FROM {self.schema}.apps WHERE name = $1 AND revoked_at IS NULL", name
+        )
+        if row is None:
+            return None
+        grants = await conn.fetch(
+            f"SELECT action, event_type FROM {self.schema}.grants WHERE app = $1", name
+        )
+        return Principal(
+            name,
+            admin=row["admin"],
+            grants=tuple(Grant(Action(g["action"]), g["event_type"]) for g in grants),
+        )
+
     async def create(
         self,
         conn: asyncpg.Connection,

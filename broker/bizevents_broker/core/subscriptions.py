@@ -119,11 +119,12 @@ class SubscriptionStore:
         event_types: Sequence[str],
         start: str,
         config: Mapping[str, Any],
+        subscription_id: str | None = None,
     ) -> Subscription:
         row = await conn.fetchrow(
             f"INSERT INTO {self.table} (id, app, kind, event_types, start, config) "
             "VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-            uuid.uuid4(),
+            uuid.UUID(subscription_id) if subscription_id else uuid.uuid4(),
             principal.app,
             kind,
             list(dict.fromkeys(event_types)),
@@ -160,6 +161,16 @@ class SubscriptionStore:
             kind,
         )
         return [_subscription(r) for r in rows]
+
+    async def set_config(
+        self, conn: asyncpg.Connection, subscription: Subscription, config: Mapping[str, Any]
+    ) -> Subscription:
+        row = await conn.fetchrow(
+            f"UPDATE {self.table} SET config = $2 WHERE id = $1 RETURNING *",
+            uuid.UUID(subscription.id),
+            json.dumps(dict(config)),
+        )
+        return _subscription(row)
 
     async def delete(self, conn: asyncpg.Connection, subscription: Subscription) -> None:
         await conn.execute(f"DELETE FROM {self.table} WHERE id = $1", uuid.UUID(subscription.id))

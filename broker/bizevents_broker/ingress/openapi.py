@@ -194,6 +194,56 @@ SCHEMAS: dict[str, Any] = {
             "events": {"type": "array", "items": _ref("CloudEvent")},
         },
     },
+    "Webhook": {
+        "type": "object",
+        "required": ["id", "app", "kind", "event_types", "start", "url", "created_at"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "app": {"type": "string"},
+            "kind": {"const": "webhook"},
+            "event_types": {"type": "array", "items": {"type": "string"}},
+            "start": {"type": "string"},
+            "url": {"type": "string"},
+            "filters": {"type": "object", "additionalProperties": {"type": "string"}},
+            "dead_letter_4xx": {"type": "boolean"},
+            "created_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "WebhookEnvelope": {
+        "type": "object",
+        "required": ["webhook"],
+        "properties": {"webhook": _ref("Webhook")},
+    },
+    "WebhookWithSecret": {
+        "type": "object",
+        "required": ["webhook", "secret"],
+        "properties": {
+            "webhook": _ref("Webhook"),
+            "secret": {
+                "type": "string",
+                "description": "whsec_...: the signing secret, shown only this once",
+            },
+        },
+    },
+    "NewWebhook": {
+        "type": "object",
+        "required": ["event_types", "url"],
+        "properties": {
+            "event_types": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "url": {
+                "type": "string",
+                "description": "http(s); public addresses only, unless "
+                "allowed by BIZEVENTS_GATEWAY_WEBHOOK_ALLOW",
+            },
+            "filters": {
+                "type": "object",
+                "description": "CloudEvents attribute -> exact value",
+                "additionalProperties": {"type": "string"},
+            },
+            "start": {"type": "string"},
+            "dead_letter_4xx": {"type": "boolean"},
+        },
+    },
     "NewApp": {
         "type": "object",
         "required": ["name"],
@@ -369,6 +419,88 @@ def _subscription_paths() -> dict[str, Any]:
                 "responses": {
                     "204": {"description": "committed"},
                     **_errors(400, 403, 404, 409, 413),
+                },
+            }
+        },
+    }
+
+
+def _webhook_paths() -> dict[str, Any]:
+    tags = ["webhooks"]
+    return {
+        "/webhooks": {
+            "get": {
+                "tags": tags,
+                "summary": "The app's webhooks",
+                "operationId": "listWebhooks",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["webhooks"],
+                            "properties": {"webhooks": {"type": "array", "items": _ref("Webhook")}},
+                        },
+                        "webhooks",
+                    ),
+                    **_errors(),
+                },
+            },
+            "post": {
+                "tags": tags,
+                "summary": "Push events to a URL, signed per Standard Webhooks",
+                "operationId": "createWebhook",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("NewWebhook")}},
+                },
+                "responses": {
+                    "201": _json(_ref("WebhookWithSecret"), "created"),
+                    **_errors(400, 403, 413),
+                },
+            },
+        },
+        "/webhooks/{id}": {
+            "get": {
+                "tags": tags,
+                "summary": "One webhook",
+                "operationId": "showWebhook",
+                "parameters": [_SUB_ID],
+                "responses": {"200": _json(_ref("WebhookEnvelope"), "the webhook"), **_errors(404)},
+            },
+            "delete": {
+                "tags": tags,
+                "summary": "Delete a webhook",
+                "operationId": "deleteWebhook",
+                "parameters": [_SUB_ID],
+                "responses": {"204": {"description": "deleted"}, **_errors(404)},
+            },
+        },
+        "/webhooks/{id}/rotate-secret": {
+            "post": {
+                "tags": tags,
+                "summary": "A new signing secret; the old one signs too during the grace period",
+                "operationId": "rotateWebhookSecret",
+                "parameters": [_SUB_ID],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "grace_seconds": {
+                                        "type": "number",
+                                        "minimum": 0,
+                                        "maximum": 2592000,
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(_ref("WebhookWithSecret"), "rotated"),
+                    **_errors(400, 404, 413),
                 },
             }
         },
@@ -577,6 +709,7 @@ def document(server_url: str | None = None) -> dict[str, Any]:
         },
     }
     doc["paths"].update(_subscription_paths())
+    doc["paths"].update(_webhook_paths())
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc

@@ -1,0 +1,61 @@
+"""Where a new subscription starts: its consumer group's offsets, committed when it is created.
+
+"latest" means the end of each partition *at creation*, and a time means the first offset at or
+after it; both are committed for the new group before anyone reads, so events published between
+creating the subscription and the first client joining are not skipped. "earliest" commits
+nothing: a group without offsets starts at the beginning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from bizevents.kafka import ensure_topics
+
+from .errors import ErrorKind, GatewayError
+
+
+async def initialize_group(bootstrap: str, group: str, topics: Sequence[str], start: str) -> None:
+    try:
+        await ensure_topics(bootstrap, sorted(set(topics)))
+        if start == "earliest":
+            return
+        partitions = await _partitions(bootstrap, sorted(set(topics)))
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(partitions)
+            offsets = dict(ends)
+            if start != "latest":
+                millis = int(datetime.fromisoformat(start).timestamp() * 1000)
+                found = await consumer.offsets_for_times({tp: millis for tp in partitions})
+                offsets = {tp: (hit.offset if hit else ends[tp]) for tp, hit in found.items()}
+            consumer.assign(partitions)
+            await consumer.commit(offsets)
+        finally:
+            await consumer.stop()
+    except KafkaError as exc:
+        raise GatewayError(
+            ErrorKind.UNAVAILABLE, f"Kafka is not reachable ({type(exc).__name__}); retry"
+        ) from exc
+
+
+async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(topic["topic"], p["partition"])
+        for topic in described
+        for p in topic["partitions"]
+    ]
