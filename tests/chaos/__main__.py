@@ -1,0 +1,50 @@
+"""`python -m tests.chaos`: run the chaos scenario and print the checker's table.
+
+Exits 1 on any loss, per-key order violation, rolled-back event published, missing effect, or
+effect duplicated despite the inbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from .scenario import Options, Outcome, run
+
+
+def render(outcome: Outcome) -> str:
+    r = outcome.report
+    lines = [f"chaos run: {outcome.seconds:.0f} s, faults "
+             + ", ".join(f"{k} {v}" for k, v in sorted(outcome.faults.items()))]  # fmt: skip
+    width = max(len(name) for name, _ in r.rows())
+    lines += [f"  {name:<{width}}  {value:>8,}" for name, value in r.rows()]
+    lines.append(f"  {'redeliveries after each graceful stop':<{width}}  "
+                 f"{outcome.graceful_redeliveries}")  # fmt: skip
+    lines.append(f"  {'writer connection errors (in doubt, resolved by ledger)':<{width}}  "
+                 f"{outcome.writer_errors:>8,}")  # fmt: skip
+    lines.append(f"  {'processes that exited by themselves (restarted)':<{width}}  "
+                 f"{len(outcome.crashed):>8,}")  # fmt: skip
+    lines += [f"  ! {e}" for e in r.examples]
+    lines += [f"  exited by itself: {name}" for name in outcome.crashed[:10]]
+    lines.append("FAILED" if r.failed else "OK")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--faults", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--fault-every", type=float, default=3.0, help="mean seconds between faults"
+    )
+    args = parser.parse_args()
+    outcome = asyncio.run(run(Options(events=args.events, faults=args.faults, seed=args.seed,
+                                      fault_every=args.fault_every)))  # fmt: skip
+    print(render(outcome))
+    sys.exit(1 if outcome.report.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
