@@ -256,3 +256,12 @@ def _register_registry_commands() -> None:
 
 
 _register_registry_commands()
+
+
+def _register_import_command() -> None:
+    from .contracts_import import import_command
+
+    app.command("import")(import_command)
+
+
+_register_import_command()

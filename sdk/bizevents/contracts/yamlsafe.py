@@ -13,6 +13,7 @@ become a `datetime`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,22 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+class _Loader12(_Loader):
+    """YAML 1.2 booleans (only true/false), as the AsyncAPI parser (js-yaml) reads documents:
+    `enum: [on, off]` is two strings there, two booleans under YAML 1.1."""
+
+
+_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_Loader12.yaml_implicit_resolvers = {
+    first: [
+        (tag, _BOOL_12 if tag == "tag:yaml.org,2002:bool" else rx)
+        for tag, rx in resolvers
+        if tag != "tag:yaml.org,2002:bool" or first in "tTfF"
+    ]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+}
+
+
 def _measure(text: str, file: str, limits: Limits) -> Problem | None:
     """Depth and expanded node count, from the event stream (no recursion, no tree built)."""
     depth = 0
@@ -140,8 +157,11 @@ def read_text(path: Path, file: str, limits: Limits) -> tuple[str | None, Proble
         return None, Problem(f"not UTF-8 text: {exc.reason}", file=file, rule="encoding")
 
 
-def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[Any, list[Problem]]:
-    """Parse one YAML document safely: (data, problems). Data is None on fatal problems."""
+def parse_yaml(
+    text: str, file: str, limits: Limits | None = None, *, yaml12: bool = False
+) -> tuple[Any, list[Problem]]:
+    """Parse one YAML document safely: (data, problems). Data is None on fatal problems.
+    `yaml12`: YAML 1.2 booleans (yes/no/on/off stay strings)."""
     limits = limits or Limits()
     if len(text.encode("utf-8")) > limits.max_bytes:
         return None, [
@@ -153,7 +173,7 @@ def parse_yaml(text: str, file: str, limits: Limits | None = None) -> tuple[Any,
         over = _measure(text, file, limits)
         if over is not None:
             return None, [over]
-        loader = _Loader(text)
+        loader = (_Loader12 if yaml12 else _Loader)(text)
         loader.problems = []
         loader.file = file
         try:
