@@ -19,6 +19,7 @@ import pydantic_core
 
 from .envelope import Envelope, Mode, new_event_id, validate_extensions
 from .errors import PermissionDeniedError, PublishError
+from .mesh import Naming, to_wire
 from .outbox import OutboxWriter, OutgoingEvent, migrate_outbox
 from .topics import event_topic
 from .tracing import current_traceparent
@@ -55,12 +56,14 @@ def build_event(
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
     event_id: str | None = None,
     time: datetime | None = None,
+    naming: Naming | None = None,
 ) -> OutgoingEvent:
     """Validate `data` against `contract` and build the CloudEvent (pure; raises before any I/O).
 
     The one publish path: `Events.build` calls it after checking that its app may publish, and
     the broker's HTTP gateway after checking the caller's permissions. `event_id` and `time`
-    default to a new UUIDv7 and now.
+    default to a new UUIDv7 and now. `naming`: the space and mesh conventions of the topic and
+    the wire format (default: no space).
     """
     try:
         payload = pydantic_core.to_jsonable_python(data)
@@ -92,7 +95,10 @@ def build_event(
         partitionkey=None if key is None else str(key),
         extensions=ext,
     )
-    return OutgoingEvent(contract.topic if contract else event_topic(event_type), envelope)
+    naming = naming or Naming()
+    if contract is None:
+        return OutgoingEvent(naming.scoped(event_topic(event_type)), envelope)
+    return OutgoingEvent(naming.topic_of(contract), to_wire(envelope, contract, app))
 
 
 class Events:
@@ -105,8 +111,18 @@ class Events:
         notify: bool = True,
         notify_interval: float = 0.005,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
+        space: str | None = None,
+        mendix_topic_prefix: str | None = None,
     ) -> None:
         self.app = app
+        if space is None or mendix_topic_prefix is None:
+            from .settings import ConnectionSettings
+
+            env = ConnectionSettings()
+            space = env.space if space is None else space
+            mendix_topic_prefix = mendix_topic_prefix or env.mendix_topic_prefix
+        # Topic names in this app's space (BIZEVENTS_SPACE) and mesh conventions per contract.
+        self.naming = Naming(space or None, mendix_topic_prefix or None)
         if isinstance(contracts, str | Path):
             from .contracts import load_contracts
 
@@ -146,6 +162,7 @@ class Events:
             subject=subject,
             extensions=extensions,
             max_payload_bytes=self.max_payload_bytes,
+            naming=self.naming,
         )
 
     # -- the outbox -----------------------------------------------------------------------------

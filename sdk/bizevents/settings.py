@@ -33,6 +33,11 @@ class ConnectionSettings(BaseSettings):
 
     kafka_bootstrap: str = f"127.0.0.1:{DEFAULT_KAFKA_PORT}"
     database_url: str = f"postgresql://bizevents@127.0.0.1:{DEFAULT_PG_PORT}/bizevents"
+    # The space (dev, test, prod, a sandbox) whose topics and consumer groups this process
+    # uses; none: unscoped names. See bizevents.mesh.
+    space: str | None = Field(default=None, pattern=r"^([a-z0-9][a-z0-9-]{0,39})?$")
+    # Prefix of Mendix Business Events topics on this cluster (`<prefix>.businessevents...`).
+    mendix_topic_prefix: str | None = None
 
 
 class DevSettings(ConnectionSettings):

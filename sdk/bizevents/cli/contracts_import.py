@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..contracts.extensions import MESHES
 from ..contracts.importer import ImportOptions, ImportResult, import_asyncapi
 from ..contracts.loader import load_contracts
 from ..errors import BizEventsError, ContractError, Problem
@@ -35,6 +36,9 @@ def import_command(
     param: list[str] = typer.Option(
         [], "--param", metavar="NAME=VALUE", help="Value of a channel parameter in addresses."
     ),
+    mesh: str = typer.Option(
+        "bizevents", "--mesh", help="'mendix' for a Mendix Business Events service export."
+    ),
     refs_root: Path | None = typer.Option(
         None, "--refs-root", help="Folder $refs may reach (default: the document's folder)."
     ),
@@ -43,10 +47,17 @@ def import_command(
 ) -> None:
     """Import a third-party AsyncAPI document as a bizevents contract, listing every assumption."""
     try:
+        if mesh not in MESHES:
+            raise ContractError(
+                "invalid --mesh",
+                [Problem(f"--mesh must be one of {', '.join(MESHES)}", rule="cli")],
+            )
         params = dict(_pair(p) for p in param)
         result = import_asyncapi(
             file,
-            ImportOptions(service=service, owner=owner, namespace=namespace, params=params),
+            ImportOptions(
+                service=service, owner=owner, namespace=namespace, params=params, mesh=mesh
+            ),
             refs_root=refs_root,
         )
         written = _write(result, out, force) if out is not None else None

@@ -1,9 +1,9 @@
 """Our `x-bizevents-*` AsyncAPI extensions: what AsyncAPI lacks (documented in contracts/README.md).
 
-Info object:    x-bizevents-owner (required), x-bizevents-source (required).
+Info object:    x-bizevents-owner (required), x-bizevents-source (required), x-bizevents-mesh.
 Channel object: x-bizevents-type (required), x-bizevents-key, x-bizevents-compatibility,
                 x-bizevents-retention, x-bizevents-publishers, x-bizevents-subscribers,
-                x-bizevents-source (overrides the info one).
+                x-bizevents-source and x-bizevents-mesh (override the info ones).
 Unknown `x-bizevents-*` names are errors (typos must not silently change behaviour).
 """
 
@@ -19,7 +19,7 @@ from .model import Compatibility
 from .refs import join
 
 PREFIX = "x-bizevents-"
-INFO_KEYS = frozenset({"x-bizevents-owner", "x-bizevents-source"})
+INFO_KEYS = frozenset({"x-bizevents-owner", "x-bizevents-source", "x-bizevents-mesh"})
 CHANNEL_KEYS = frozenset(
     {
         "x-bizevents-type",
@@ -29,8 +29,13 @@ CHANNEL_KEYS = frozenset(
         "x-bizevents-publishers",
         "x-bizevents-subscribers",
         "x-bizevents-source",
+        "x-bizevents-mesh",
     }
 )
+# Wire conventions (see bizevents.mesh): our own, or Mendix Business Events'.
+MESHES = ("bizevents", "mendix")
+# A Mendix channel id (a UUID in Mendix exports): one segment of the topic name.
+MENDIX_CHANNEL = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 # Reverse-DNS, then the event name, then the major version: com.acme.orders.OrderShipped.v1
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+\.[A-Z][A-Za-z0-9]*\.v[1-9][0-9]*$")
 APP_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -88,6 +93,24 @@ def info_extensions(info: Mapping[str, Any], file: str, problems: list[Problem])
         if value is None and key not in info:
             problems.append(Problem(f"{key} is required", "/info", file, "extension"))
     return owner or "", source or ""
+
+
+def mesh_of(obj: Mapping[str, Any], file: str, pointer: str, problems: list[Problem]) -> str | None:
+    """The `x-bizevents-mesh` of an info or channel object (None when absent or invalid)."""
+    value = obj.get("x-bizevents-mesh")
+    if value is None:
+        return None
+    if value not in MESHES:
+        problems.append(
+            Problem(
+                f"x-bizevents-mesh {value!r} must be one of {', '.join(MESHES)}",
+                join(pointer, "x-bizevents-mesh"),
+                file,
+                "extension",
+            )
+        )
+        return None
+    return str(value)
 
 
 def _apps(

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from ..errors import ContractError, Problem
 from . import extensions as ext
 from .asyncapi import structure_problems
+from .mendix import attributes as mendix_attributes
 from .model import ContractSet, EventContract, ServiceDocument
 from .refs import RefError, Resolver, join
 from .yamlsafe import Limits, parse_yaml, read_text
@@ -181,6 +182,7 @@ class _Loader:
         if not isinstance(info, dict):
             return
         owner, source = ext.info_extensions(info, file, self.problems)
+        mesh = ext.mesh_of(info, file, "/info", self.problems) or "bizevents"
         self.problems.extend(ext.unknown_keys(doc, frozenset(), file, ""))
         service = str(info.get("title", ""))
         version = str(info.get("version", ""))
@@ -199,7 +201,7 @@ class _Loader:
             channels.items() if isinstance(channels, dict) else []
         ):
             contract = self._channel(
-                file, channel_id, raw_channel, (service, version, owner, source)
+                file, channel_id, raw_channel, (service, version, owner, source, mesh)
             )
             if contract is None:
                 continue
@@ -242,9 +244,9 @@ class _Loader:
         file: str,
         channel_id: str,
         raw_channel: Any,
-        document: tuple[str, str, str, str],
+        document: tuple[str, str, str, str, str],
     ) -> EventContract | None:
-        service, version, owner, source = document
+        service, version, owner, source, doc_mesh = document
         pointer = join("/channels", channel_id)
         try:
             cfile, cpointer, channel = self.resolver.follow(file, pointer, raw_channel)
@@ -254,6 +256,21 @@ class _Loader:
         if not isinstance(channel, dict):
             return None
         extensions = ext.channel_extensions(channel, cfile, cpointer, self.problems)
+        mesh = ext.mesh_of(channel, cfile, cpointer, self.problems) or doc_mesh
+        address = channel.get("address")
+        if mesh == "mendix" and not (
+            isinstance(address, str) and ext.MENDIX_CHANNEL.match(address)
+        ):
+            self.problems.append(
+                Problem(
+                    "with x-bizevents-mesh mendix the address is the Mendix channel id "
+                    f"(letters, digits, '-', '_'; the topic is built from it), got {address!r}",
+                    join(cpointer, "address"),
+                    cfile,
+                    "mesh",
+                )
+            )
+            return None
         messages = channel.get("messages") or {}
         if not isinstance(messages, dict):
             return None  # reported by the structure check
@@ -281,6 +298,14 @@ class _Loader:
         schema = self._payload(mfile, mpointer, message)
         if extensions is None or schema is None:
             return None
+        if mesh == "mendix":
+            _, refused = mendix_attributes(schema)
+            if refused:
+                self.problems.extend(
+                    Problem(f"Mendix mesh: {why}", join(mpointer, "payload"), mfile, "mesh")
+                    for why in refused
+                )
+                return None
         if extensions.key_field is not None:
             key_problems = ext.key_problems(extensions.key_field, schema, cfile, cpointer)
             if key_problems:
@@ -304,6 +329,7 @@ class _Loader:
             channel=channel_id,
             message=str(message.get("name") or message_id),
             file=file,
+            mesh=mesh,
         )
 
     def _payload(self, file: str, pointer: str, message: Any) -> dict[str, Any] | None:

@@ -86,6 +86,8 @@ class EventContract:
     channel: str = ""
     message: str = ""
     file: str = ""
+    # Wire conventions: "bizevents", or "mendix" (topic = Mendix channel id, see bizevents.mesh).
+    mesh: str = "bizevents"
 
     @property
     def dataschema(self) -> str:
@@ -149,6 +151,8 @@ class EventContract:
             "channel": self.channel,
             "message": self.message,
             "file": self.file,
+            # Only when not the default, so contracts without a mesh keep their fingerprints.
+            **({"mesh": self.mesh} if self.mesh != "bizevents" else {}),
         }
 
     @classmethod
@@ -170,6 +174,7 @@ class EventContract:
             channel=data.get("channel", ""),
             message=data.get("message", ""),
             file=data.get("file", ""),
+            mesh=data.get("mesh", "bizevents"),
         )
 
     def canonical_content(self) -> dict[str, Any]:

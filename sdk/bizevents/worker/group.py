@@ -52,6 +52,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from .. import topics
 from ..envelope import from_kafka
 from ..errors import EnvelopeError, UnknownEventTypeError
+from ..mesh import Inbound
 from .backoff import delay_label
 from .context import PoolProvider
 from .deadletter import (
@@ -82,8 +83,12 @@ class GroupConsumer:
         semaphore: asyncio.Semaphore,
         pool: PoolProvider | None,
         sink: DeadLetterSink | None,
+        *,
+        inbound: Inbound | None = None,
     ) -> None:
         self.group = group
+        # Records of Mendix topics: wire names back to contract types (see bizevents.mesh).
+        self.inbound = inbound or None
         self.subs = subscriptions
         self.contracts = contracts
         self.settings = settings
@@ -229,6 +234,9 @@ class GroupConsumer:
         item = Item(record, tp, tracker, source, state, origin)
         try:
             item.envelope = from_kafka(record.key, record.value, record.headers)
+            if self.inbound is not None:
+                came_from = origin[0] if source is not Source.REPLAY else None
+                item.envelope = self.inbound(came_from, item.envelope)
             item.sub = self.subs.get(item.envelope.type)
             if item.sub is None:
                 if self.contracts is not None and item.envelope.type not in self.contracts:

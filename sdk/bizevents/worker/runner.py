@@ -21,6 +21,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from .. import topics
 from ..errors import ConfigurationError, PermissionDeniedError
 from ..kafka import make_producer
+from ..mesh import Inbound, Naming
 from ..metrics import serve_metrics
 from .deadletter import DeadLetterSink
 from .group import GroupConsumer
@@ -52,6 +53,13 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self.router = router_of(events).with_policy(self.settings)
         self.contracts = getattr(events, "contracts", None)
+        # The app's space and mesh naming (from its Events object, else from the settings).
+        naming = getattr(events, "naming", None)
+        self.naming = (
+            naming
+            if isinstance(naming, Naming)
+            else Naming(self.settings.space, self.settings.mendix_topic_prefix)
+        )
         self.sink = dead_letter_sink or getattr(events, "dead_letter_sink", None)
         groups = self.settings.groups or self.router.groups()
         unknown = set(groups) - set(self.router.groups())
@@ -114,8 +122,13 @@ class Worker:
         semaphore = asyncio.Semaphore(self.settings.concurrency)
         for name in self.group_names:
             subs = self.router.for_group(name)
+            contracts = (
+                [self.contracts.get(t) for t in subs if t in self.contracts]
+                if (self.contracts is not None)
+                else []
+            )
             group = GroupConsumer(
-                name,
+                self.naming.scoped(name),  # the Kafka group, and its retry/dead-letter topics
                 subs,
                 [self._topic_of(t) for t in subs],
                 self.contracts,
@@ -124,6 +137,7 @@ class Worker:
                 semaphore,
                 self.pool,
                 self.sink,
+                inbound=Inbound.of(self.naming, contracts),
             )
             await self._ensure_topics(group)
             self.groups.append(group)
@@ -133,8 +147,8 @@ class Worker:
 
     def _topic_of(self, event_type: str) -> str:
         if self.contracts is not None and event_type in self.contracts:
-            return str(self.contracts.get(event_type).topic)
-        return topics.event_topic(event_type)
+            return self.naming.topic_of(self.contracts.get(event_type))
+        return self.naming.scoped(topics.event_topic(event_type))
 
     async def _ensure_topics(self, group: GroupConsumer) -> None:
         """Create the group's retry, replay and dead-letter topics when missing."""

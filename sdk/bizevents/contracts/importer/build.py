@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ...errors import ContractError, Problem
-from ..extensions import APP_NAME, FOREVER
+from ..extensions import APP_NAME, FOREVER, MENDIX_CHANNEL
+from ..mendix import attributes as mendix_attributes
 from ..refs import ANNOTATIONS, join
 from .read import FoundMessage
 from .schema import SchemaRefused, to_2020_12
@@ -32,6 +33,7 @@ class ImportOptions:
     owner: str | None = None
     namespace: str | None = None  # reverse-DNS prefix of the CloudEvents types
     params: Mapping[str, str] = field(default_factory=dict)  # channel parameter values
+    mesh: str = "bizevents"  # "mendix": a Mendix Business Events export (see bizevents.mesh)
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,8 @@ class Builder:
             return ".".join(parts)
         origin, parts = self._namespace_parts()
         parts = [s for s in (_segment(p) for p in parts) if s]
-        namespace = ".".join([*parts, _segment(service)] if parts else ["imported", service])
+        fallback = "mendix" if self.options.mesh == "mendix" else "imported"
+        namespace = ".".join([*parts, _segment(service)] if parts else [fallback, service])
         self.note(
             f"CloudEvents types start with {namespace!r}, from {origin} (--namespace to choose)"
         )
@@ -260,6 +263,20 @@ class Builder:
                     where,
                 )
                 return None
+        if self.options.mesh == "mendix":
+            mapped, refused = mendix_attributes(schema)
+            if refused:
+                for why in refused:
+                    self.skip(item, f"Mendix {why}", where)
+                return None
+            if any(
+                t == "Long" and "format" not in _obj(schema["properties"].get(n))
+                for n, t in mapped.items()
+            ):
+                self.note(
+                    "integer attributes without a format are taken as Long (int64)",
+                    self._label(item),
+                )
         return schema
 
     def skip(self, item: FoundMessage, why: str, pointer: str) -> None:
@@ -273,6 +290,9 @@ class Builder:
         return f"{name!r} of channel {item.channel_id!r}"
 
     def topic(self, item: FoundMessage, event: str) -> str:
+        if self.options.mesh == "mendix":
+            # The channel key is Mendix's channel id; the topic is built from it at run time.
+            return item.channel_id
         bound = item.channel_kafka.get("topic")
         if isinstance(bound, str) and bound:
             self.note(f"topic {bound!r} from the channel's Kafka binding", event)
@@ -407,11 +427,32 @@ def build(
         "every event keeps compatibility mode BACKWARD and the broker's default retention "
         "unless the document says otherwise"
     )
-    b.note(
-        "peers are expected to send CloudEvents (Kafka binary or structured mode); records "
-        "without ce_ headers are dead-lettered as 'not a CloudEvent'"
-    )
+    mendix = options.mesh == "mendix"
+    if mendix:
+        b.note(
+            "Mendix mesh: topics businessevents.<channel id>.<BIZEVENTS_SPACE> (with "
+            "BIZEVENTS_MENDIX_TOPIC_PREFIX in front when set), ce_type = the event's Mendix name, "
+            "ce_sourcename = the publishing service; records without ce_sourcename are "
+            "dead-lettered"
+        )
+        b.note("Mendix documents no Kafka key for business events: no key field (no per-key order)")
+    else:
+        b.note(
+            "peers are expected to send CloudEvents (Kafka binary or structured mode); records "
+            "without ce_ headers are dead-lettered as 'not a CloudEvent'"
+        )
 
+    if mendix:
+        for item in items:
+            if not MENDIX_CHANNEL.match(item.channel_id):
+                item.problems.append(
+                    Problem(
+                        f"channel {item.channel_id!r} is not a Mendix channel id (a UUID)",
+                        join("/channels", item.channel_id),
+                        source_file,
+                        "import",
+                    )
+                )
     ready = [(item, schema) for item in items if (schema := b.payload(item)) is not None]
     names = b.names([item for item, _ in ready])
     channels: dict[str, Any] = {}
@@ -428,7 +469,7 @@ def build(
         if description:
             channel["description"] = str(description)
         channel["x-bizevents-type"] = event_type
-        key = b.key(item, schema, event_type)
+        key = None if mendix else b.key(item, schema, event_type)
         if key is not None:
             channel["x-bizevents-key"] = key
         retention = b.retention(item, event_type)
@@ -454,7 +495,9 @@ def build(
                 "action": action,
                 "channel": {"$ref": f"#/channels/{channel_id}"},
             }
-        message: dict[str, Any] = {"name": name}
+        # In the Mendix mesh the message name is the event's name on the wire (ce_type).
+        wire = item.message.get("name")
+        message: dict[str, Any] = {"name": str(wire) if mendix and wire else name}
         for field_name in ("title", "summary", "description", "contentType"):
             if isinstance(item.message.get(field_name), str):
                 message[field_name] = item.message[field_name]
@@ -492,6 +535,7 @@ def build(
             "description": description,
             "x-bizevents-owner": owner,
             "x-bizevents-source": source,
+            **({"x-bizevents-mesh": "mendix"} if mendix else {}),
         },
         "defaultContentType": "application/json",
         "channels": channels,
