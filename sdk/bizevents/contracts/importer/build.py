@@ -91,6 +91,23 @@ def _retention_text(ms: int) -> str:
     return f"{ms}ms"
 
 
+_TITLE = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*$")
+
+
+def _base_name(item: FoundMessage) -> str:
+    """The message's name; else its payload's title when that names a model (code generators
+    such as FastStream's title the payload with the model class and the message with its
+    channel); else its component or channel-local id; else the channel."""
+    name = item.message.get("name")
+    if isinstance(name, str) and name:
+        return name
+    payload = _obj(item.message.get("payload"))
+    title = _obj(payload.get("schema")).get("title") or payload.get("title")
+    if isinstance(title, str) and _TITLE.match(title):
+        return title
+    return item.component or item.local_id or item.channel_id
+
+
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -384,10 +401,7 @@ class Builder:
     # -- names ----------------------------------------------------------------------------------
     def names(self, items: list[FoundMessage]) -> list[str]:
         """An event name per message, unique in the document."""
-        first = [
-            pascal(str(i.message.get("name") or i.component or i.local_id or i.channel_id))
-            for i in items
-        ]
+        first = [pascal(_base_name(i)) for i in items]
         counts = Counter(first)
         names = []
         for item, name in zip(items, first, strict=True):
