@@ -26,6 +26,7 @@ from bizevents.settings import RelaySettings
 from bizevents.worker import Context, Worker, WorkerSettings
 
 from .helpers import error_of, headers_of, running_relay, running_worker, wait_until
+from .test_import import needs_parser, official_parser
 
 pytestmark = pytest.mark.services
 
@@ -221,3 +222,52 @@ def test_a_mendix_mesh_contract_must_stay_flat(tmp_path: Path) -> None:
     with pytest.raises(ContractError) as info:
         load_contracts(tmp_path)
     assert any(p.rule == "mesh" and "'CustomerName'" in p.message for p in info.value.problems)
+
+
+@needs_parser
+def test_export_for_mendix_round_trips_and_passes_the_official_parser(
+    contracts_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "export" / "shop-for-mendix.yaml"
+    out.parent.mkdir()
+    done = CliRunner().invoke(
+        cli, ["contracts", "export-mendix", "shop", str(contracts_dir), "--out", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    text = out.read_text()
+    assert text.startswith("asyncapi: 2.2.0")
+    again = import_asyncapi(out, ImportOptions(service="shop", mesh="mendix"))
+    before = {c.event_type: c for c in load_contracts(contracts_dir)}
+    after = {c.event_type: c for c in load_contract_texts({"shop.yaml": again.text})}
+    assert sorted(before) == sorted(after)
+    for event_type, contract in before.items():
+        other = after[event_type]
+        assert (other.topic, other.message, other.publishers, dict(other.schema)) == (
+            contract.topic,
+            contract.message,
+            contract.publishers,
+            dict(contract.schema),
+        )
+    report = official_parser(out)
+    assert all(r["parsed"] and not r["errors"] for r in report), report
+    missing = CliRunner().invoke(cli, ["contracts", "export-mendix", "nobody", str(contracts_dir)])
+    assert missing.exit_code == 1 and "cannot export nobody" in missing.output
+
+
+async def test_the_in_memory_harness_runs_mendix_subscribers_in_a_space(
+    contracts_dir: Path,
+) -> None:
+    from bizevents.testing import TestEvents
+
+    events = Events(app="fulfilment", contracts=contracts_dir, space="prod")
+    seen: list[tuple[str, str]] = []
+
+    @events.subscriber(ORDER_PLACED, group="fulfilment")
+    async def on_order(event: dict[str, Any], ctx: Context) -> None:
+        seen.append((ctx.envelope.type, ctx.topic))
+
+    async with TestEvents(events) as t:
+        await t.publish(ORDER_PLACED, {"OrderNumber": 7, "Channel": "Phone"})
+        assert t.handled(ORDER_PLACED)
+        assert not t.dead_letters()
+    assert seen == [(ORDER_PLACED, f"businessevents.{ORDER_CHANNEL}.prod")]

@@ -259,9 +259,10 @@ _register_registry_commands()
 
 
 def _register_import_command() -> None:
-    from .contracts_import import import_command
+    from .contracts_import import export_mendix_command, import_command
 
     app.command("import")(import_command)
+    app.command("export-mendix")(export_mendix_command)
 
 
 _register_import_command()

@@ -126,3 +126,35 @@ def _write(result: ImportResult, out: Path, force: bool) -> Path:
             exc.problems,
         ) from exc
     return target
+
+
+def export_mendix_command(
+    service: str = typer.Argument(..., help="The service whose Mendix-mesh events to export."),
+    path: Path | None = typer.Argument(
+        None, help="Contracts folder or file (default: BIZEVENTS_CONTRACTS_PATH or ./contracts)."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Write to this file (default: stdout)."),
+) -> None:
+    """Write a service's Mendix-mesh events as a Mendix-style business event service document
+    (AsyncAPI 2.x), for a Mendix app to consume them."""
+    import yaml
+
+    from ..contracts.mendix import export_service
+    from ..contracts.settings import ContractsSettings
+
+    try:
+        contracts = load_contracts(path if path is not None else ContractsSettings().contracts_path)
+        try:
+            document = export_service(contracts, service)
+        except ValueError as exc:
+            raise ContractError(
+                f"cannot export {service}", [Problem(str(exc), rule="mesh")]
+            ) from exc
+    except BizEventsError as exc:
+        raise _fail(exc, False) from exc
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, "utf-8")
+    Console(stderr=True).print(f"[green]ok[/green]: {service} written to {escape(str(out))}")

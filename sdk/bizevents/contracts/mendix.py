@@ -79,3 +79,48 @@ def attributes(schema: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
         if keyword in schema:
             refused.append(f"{keyword} has no Mendix equivalent (an event is flat attributes)")
     return found, refused
+
+
+def export_service(contracts: Any, service: str) -> dict[str, Any]:
+    """The Mendix-mesh events of `service` as a business event service document in the shape a
+    Mendix export has (AsyncAPI 2.x: one channel per event named by its Mendix channel id,
+    `subscribe` for what the service publishes, `publish` for what others send it), for Mendix
+    Studio Pro to consume. Attributes keep only what the mapping above carries."""
+    chosen = [c for c in contracts if c.service == service and c.mesh == "mendix"]
+    if not chosen:
+        raise ValueError(f"service {service!r} has no events with x-bizevents-mesh mendix")
+    document = contracts.services[service].document if service in contracts.services else {}
+    raw_info = document.get("info")
+    info: Mapping[str, Any] = raw_info if isinstance(raw_info, Mapping) else {}
+    channels: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    for contract in chosen:
+        name = contract.message
+        operation = "subscribe" if service in contract.publishers else "publish"
+        channels[contract.topic] = {
+            operation: {"message": {"$ref": f"#/components/messages/{name}"}}
+        }
+        message: dict[str, Any] = {"name": name, "title": name, "contentType": "application/json"}
+        if contract.description:
+            message["description"] = contract.description
+        message["payload"] = {"$ref": f"#/components/schemas/{name}"}
+        messages[name] = message
+        properties: dict[str, Any] = {}
+        for attribute, prop in (contract.schema.get("properties") or {}).items():
+            kept = {k: prop[k] for k in ("type", "format", "enum", "description") if k in prop}
+            if attribute_type(prop) == "Long" and "format" not in kept:
+                kept["format"] = "int64"
+            properties[attribute] = kept
+        schemas[name] = {"type": "object", "properties": properties}
+    return {
+        "asyncapi": "2.2.0",
+        "info": {
+            "title": service,
+            "version": str(info.get("version") or chosen[0].version),
+            **({"description": info["description"]} if info.get("description") else {}),
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "components": {"messages": messages, "schemas": schemas},
+    }

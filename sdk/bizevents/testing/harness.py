@@ -30,6 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from ..envelope import Envelope, new_event_id, to_kafka
 from ..errors import ConfigurationError
+from ..mesh import Inbound
 from ..topics import event_topic, replay_topic
 from ..worker import Outcome, Router, Skip, Worker, WorkerSettings
 from ..worker.deadletter import DeadLetter
@@ -96,6 +97,7 @@ class TestEvents:
             router=router,
             contracts=getattr(events, "contracts", None),
             app=getattr(events, "app", None),
+            naming=getattr(events, "naming", None),
         )
         self.worker = Worker(shim, self.settings, dead_letter_sink=self._sink)
         self._producer: AIOKafkaProducer | None = None
@@ -136,9 +138,14 @@ class TestEvents:
         semaphore = asyncio.Semaphore(self.settings.concurrency)
         for name in w.group_names:
             subs = w.router.for_group(name)
+            contracts = (
+                [w.contracts.get(t) for t in subs if t in w.contracts]
+                if (w.contracts is not None)
+                else []
+            )
             group = _MemoryGroup(
                 memory,
-                name,
+                w.naming.scoped(name),
                 subs,
                 [self._topic_of(t) for t in subs],
                 w.contracts,
@@ -147,6 +154,7 @@ class TestEvents:
                 semaphore,
                 w.pool,
                 self._sink,
+                inbound=Inbound.of(w.naming, contracts),
             )
             w.groups.append(group)  # so Worker.stop drains and stops it
             await group.start()
@@ -165,10 +173,7 @@ class TestEvents:
             await admin.close()
 
     def _topic_of(self, event_type: str) -> str:
-        contracts = self.worker.contracts
-        if contracts is not None and event_type in contracts:
-            return str(contracts.get(event_type).topic)
-        return event_topic(event_type)
+        return self.worker._topic_of(event_type)  # in the app's space and mesh
 
     # -- input -------------------------------------------------------------------------------------
     async def publish(
@@ -313,8 +318,8 @@ class TestEvents:
 class _MemoryGroup(GroupConsumer):
     """The worker's group consumer, reading and writing `MemoryKafka` instead of Kafka."""
 
-    def __init__(self, memory: MemoryKafka, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, memory: MemoryKafka, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._memory = memory
 
     async def start(self) -> None:
