@@ -20,6 +20,7 @@ PROBLEM = "application/problem+json"
 # Every gateway endpoint (method, path, body).
 def endpoints(env: Env) -> list[tuple[str, str, Any]]:
     t = env.shop.placed
+    sub = "6f1c1a52-0000-4000-8000-000000000000"
     return [
         ("POST", "/events", {"specversion": "1.0"}),
         ("POST", f"/events/{t}", {"order_id": "x", "amount": 1}),
@@ -31,6 +32,17 @@ def endpoints(env: Env) -> list[tuple[str, str, Any]]:
         ("POST", "/api/apps/orders/revoke", {}),
         ("POST", "/api/apps/orders/grants", {"grant": f"publish:{t}"}),
         ("DELETE", f"/api/apps/orders/grants/publish/{t}", None),
+        ("GET", "/subscriptions", None),
+        ("POST", "/subscriptions", {"event_types": [t]}),
+        ("GET", f"/subscriptions/{sub}", None),
+        ("DELETE", f"/subscriptions/{sub}", None),
+        ("GET", f"/subscriptions/{sub}/events", None),
+        ("POST", f"/subscriptions/{sub}/commit", {"batch": "x"}),
+        ("GET", "/webhooks", None),
+        ("POST", "/webhooks", {"event_types": [t], "url": "http://example.com/"}),
+        ("GET", f"/webhooks/{sub}", None),
+        ("DELETE", f"/webhooks/{sub}", None),
+        ("POST", f"/webhooks/{sub}/rotate-secret", {}),
     ]
 
 
@@ -66,6 +78,27 @@ async def test_401_on_every_endpoint_without_a_valid_key(env: Env) -> None:
             assert response.headers["www-authenticate"].startswith("Bearer")
             assert "bze_" not in json.dumps(problem)
     assert await outbox_rows(env) == 0
+
+
+async def test_every_endpoint_is_in_the_401_table(env: Env) -> None:
+    served = {(m, r.path) for r in env.http._transport.app.routes  # type: ignore[attr-defined]
+              for m in (getattr(r, "methods", None) or ()) if m != "HEAD"}  # fmt: skip
+    templates = {
+        (method, path.replace(env.shop.placed, "{type}")) for method, path, _ in endpoints(env)
+    }
+    public = {"/healthz", "/metrics", "/openapi.json", "/docs/api", "/docs/contracts", "/",
+              "/asyncapi"}  # fmt: skip
+    for method, path in served:
+        if path in public or path.startswith(("/api/registry", "/asyncapi/")):
+            continue
+        concrete = (
+            path.replace("{type}", "{type}")
+            .replace("{name}", "orders")
+            .replace("{id}", "6f1c1a52-0000-4000-8000-000000000000")
+            .replace("{action}", "publish")
+            .replace("{event_type}", "{type}")
+        )
+        assert (method, concrete) in templates, (method, path)
 
 
 async def test_403_on_admin_endpoints_for_apps(env: Env) -> None:

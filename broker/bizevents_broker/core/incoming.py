@@ -42,6 +42,24 @@ class IncomingEvent:
     pointer: str = ""  # where this event sits in the request ("" or "/3" in a batch)
 
 
+def text_problem(value: str) -> str | None:
+    """Why `value` cannot be stored as PostgreSQL text (NUL, lone UTF-16 surrogates), or None."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone UTF-16 surrogate (not valid Unicode)"
+    return None
+
+
+def check_text(value: str, what: str, kind: ErrorKind = ErrorKind.BAD_REQUEST) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise GatewayError(kind, f"{what} {problem}")
+    return value
+
+
 def invalid(pointer: str, message: str) -> GatewayError:
     return GatewayError(
         ErrorKind.INVALID_CLOUDEVENT, message, problems=[ProblemDetail(message, pointer)]
@@ -86,6 +104,10 @@ def split_attributes(
     for name in ("source", "subject", "dataschema", "id"):
         if name in attrs and not attrs[name]:
             raise invalid(f"{pointer}/{name}", f"attribute {name!r} is present but empty")
+    for name, value in attrs.items():
+        problem = text_problem(value)
+        if problem is not None:
+            raise invalid(f"{pointer}/{name}", f"attribute {name!r} {problem}")
     extensions: dict[str, str] = {}
     for name, value in attrs.items():
         if name in _CORE or name == "partitionkey":

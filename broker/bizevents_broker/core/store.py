@@ -17,6 +17,7 @@ from bizevents.outbox import migrate_outbox
 
 from . import keys
 from .errors import ErrorKind, GatewayError
+from .incoming import check_text
 from .permissions import Action, Grant, Principal
 from .subscriptions import STEP as SUBSCRIPTIONS_STEP
 
@@ -305,6 +306,7 @@ def _grant(text: str) -> Grant:
 
 def parse_grant(text: str) -> Grant:
     """`publish:TYPE` or `subscribe:TYPE` (TYPE may be `*`)."""
+    check_text(text, "a grant")
     action, sep, event_type = text.partition(":")
     if not sep or action not in ("publish", "subscribe") or not event_type:
         raise GatewayError(

@@ -18,6 +18,7 @@ from bizevents.webhooks import (
 )
 
 from .errors import ErrorKind, GatewayError, ProblemDetail
+from .incoming import text_problem
 from .permissions import Action, allowed
 from .subscriptions import Subscription
 
@@ -36,7 +37,7 @@ def check_filters(filters: Any) -> dict[str, str]:
             ErrorKind.BAD_REQUEST, f"'filters' is an object of at most {MAX_FILTERS} attributes"
         )
     for name, value in filters.items():
-        if not FILTER_NAME.match(name) or not isinstance(value, str):
+        if not FILTER_NAME.match(name) or not isinstance(value, str) or text_problem(value):
             raise GatewayError(
                 ErrorKind.BAD_REQUEST,
                 "a filter is a CloudEvents attribute name (lower-case letters and digits) and "
@@ -56,7 +57,7 @@ def active_secrets(config: Mapping[str, Any], now: float | None = None) -> tuple
 
 
 async def checked_url(url: Any, policy: AddressPolicy) -> str:
-    if not isinstance(url, str) or len(url) > 2000:
+    if not isinstance(url, str) or len(url) > 2000 or text_problem(url):
         raise GatewayError(ErrorKind.BAD_REQUEST, "'url' must be an http(s) URL")
     try:
         return await check_url(url, policy)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
@@ -22,7 +23,14 @@ from starlette.routing import Route
 
 from ..core import Gateway, GatewayError, Idempotency, IncomingEvent, Principal
 from ..core.errors import ErrorKind
-from ..core.incoming import from_structured, invalid, is_json_type, split_attributes
+from ..core.incoming import (
+    check_text,
+    from_structured,
+    invalid,
+    is_json_type,
+    split_attributes,
+    text_problem,
+)
 from ..core.store import parse_grant
 from .problems import problem_response
 
@@ -52,6 +60,8 @@ def endpoint(handler: Callable[[Request, Principal], Awaitable[Response]]) -> Ha
     async def run(request: Request) -> Response:
         gateway = gateway_of(request)
         try:
+            for name, value in (*request.path_params.items(), *request.query_params.items()):
+                check_text(str(value), f"parameter {name!r}")
             principal = await gateway.authenticate(bearer(request))
             gateway.admit(principal)
             return await handler(request, principal)
@@ -88,10 +98,35 @@ def parse_json(body: bytes, what: str = "the request body") -> Any:
     if not body:
         raise GatewayError(ErrorKind.BAD_REQUEST, f"{what} is empty; it must be JSON")
     try:
-        return json.loads(body, parse_constant=_no_constants)
+        value = json.loads(body, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
         message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
         raise GatewayError(ErrorKind.BAD_REQUEST, f"{what} is not valid JSON: {message}") from None
+    # Lone surrogates (\ud800-\udfff not in a pair) decode but are not Unicode: look for them
+    # only when the body has such an escape at all (paired ones, e.g. emoji, are fine).
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(value):
+        raise GatewayError(
+            ErrorKind.BAD_REQUEST, f"{what} contains a lone UTF-16 surrogate (not valid Unicode)"
+        )
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if text_problem(item) is not None and "\x00" not in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def media_type(request: Request) -> str:
@@ -200,6 +235,8 @@ def field_of(doc: dict[str, Any], name: str, expected: tuple[type, ...], default
     if name not in doc:
         return default
     value = doc[name]
+    if isinstance(value, str):
+        check_text(value, repr(name))
     # bool is an int in Python, not in JSON: accept it only where a boolean is expected.
     if isinstance(value, bool) != (bool in expected) or not isinstance(value, expected):
         kinds = " or ".join(t.__name__ for t in expected)
