@@ -98,11 +98,12 @@ class Stack:
             "BIZEVENTS_KAFKA_PORT": str(s.kafka_port),
             "BIZEVENTS_KAFKA_CONTROLLER_PORT": str(s.kafka_controller_port),
             "BIZEVENTS_PG_PORT": str(s.pg_port),
+            "BIZEVENTS_KAFKA_START_TIMEOUT": "300",  # a restart after kill -9 recovers its logs
         }
         result = subprocess.run([BIZEVENTS, "dev", *args], env=env, capture_output=True,
                                 text=True, timeout=300, check=False)  # fmt: skip
         if result.returncode != 0:
-            raise RuntimeError(f"bizevents dev {' '.join(args)}: {result.stdout}{result.stderr}")
+            raise RuntimeError(f"bizevents dev {' '.join(args)}: {result.stderr[-2000:]}")
 
     async def start(self) -> None:
         await asyncio.to_thread(self._dev, "up")

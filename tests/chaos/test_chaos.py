@@ -1,0 +1,28 @@
+"""The short chaos run: about 3k events and a dozen faults, checked by the independent checker.
+
+The long run is the same scenario with more of both: `python -m tests.chaos --events 100000
+--faults 200`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .scenario import Options, run
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+@pytest.mark.timeout(900)
+async def test_short_chaos_run_loses_nothing_and_keeps_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    outcome = await run(Options(events=3_000, faults=12, fault_every=4.0, seed=3))
+    r = outcome.report
+    assert sum(outcome.faults.values()) == 12
+    assert r.committed >= 3_000
+    assert r.lost == 0, r.examples
+    assert r.rolled_back_published == 0
+    assert r.order_violations_kafka == 0, r.examples
+    for grp in ("inbox", "plain"):
+        assert r.effects[grp]["missing"] == 0, (grp, r.effects)
+        assert r.effects[grp]["order_violations"] == 0, (grp, r.examples)
+    assert r.effects["inbox"]["duplicated"] == 0
