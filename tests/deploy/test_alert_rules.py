@@ -19,7 +19,7 @@ def promtool(*args: str, cwd: Path = RULES) -> subprocess.CompletedProcess[str]:
 
 
 def test_rules_and_config_are_valid() -> None:
-    assert promtool("check", "rules", "alerts.yml").returncode == 0
+    assert promtool("check", "rules", "alerts.yml", "recording.yml").returncode == 0
     assert promtool("check", "config", "prometheus.yml").returncode == 0
 
 
@@ -36,3 +36,8 @@ def test_alert_unit_tests_catch_a_broken_rule(tmp_path: Path) -> None:
     result = promtool("test", "rules", "alerts.test.yml", cwd=tmp_path)
     assert result.returncode != 0
     assert "BizeventsOutboxStalled" in result.stdout + result.stderr
+
+
+def test_recording_rule_unit_tests_pass() -> None:
+    result = promtool("test", "rules", "recording.test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -25,6 +25,8 @@ PRODUCE_SECONDS = Histogram(
     ["schema"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+# Exported as 0 from the start, so Prometheus sees the first error as an increase.
+ERROR_KINDS = ("database", "kafka")
 ERRORS = Counter(metric_name("relay_errors_total"), "Relay errors by kind", ["schema", "kind"])
 LEADER = Gauge(metric_name("relay_leader"), "1 while this relay is the active one", ["schema"])
 KAFKA_UP = Gauge(

@@ -79,6 +79,9 @@ class Relay:
         self._stopping = asyncio.Event()
         self.is_leader = False
         self._labels = {"schema": self.schema}
+        for kind in metrics.ERROR_KINDS:
+            metrics.ERRORS.labels(kind=kind, **self._labels)
+        metrics.LEADER.labels(**self._labels).set(0)  # standing by until it holds the lock
 
     def stop(self) -> None:
         self._stopping.set()

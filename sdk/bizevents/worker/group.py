@@ -61,7 +61,7 @@ from .deadletter import (
 )
 from .handling import Done, Executor, Failed, failure
 from .keys import Holds, KeyLanes, Origin
-from .metrics import DEAD_LETTERS, HANDLED, IN_FLIGHT, LAG, RETRIES
+from .metrics import DEAD_LETTERS, HANDLED, IN_FLIGHT, LAG, OUTCOMES, RETRIES, RETRY_KINDS
 from .offsets import OffsetTracker
 from .router import Subscription
 from .routing import Forwarder, Item, Source
@@ -136,6 +136,10 @@ class GroupConsumer:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
+        for outcome in OUTCOMES:
+            self._handled(outcome)
+        for kind in RETRY_KINDS:
+            RETRIES.labels(self.group, kind)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap,
             group_id=self.group,

@@ -6,6 +6,11 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from ..metrics import metric_name
 
+# Label values known in advance are exported as 0 from the start: a counter that is born at 1
+# has no increase() in Prometheus, so a group's first dead letter would go unnoticed.
+OUTCOMES = ("success", "skipped", "duplicate", "ignored", "retry", "dead_letter")
+RETRY_KINDS = ("immediate", "delayed")
+
 HANDLED = Counter(
     metric_name("worker_messages_total"),
     "Messages finished, by outcome (success, skipped, duplicate, ignored, retry, dead_letter)",
