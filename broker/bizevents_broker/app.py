@@ -23,7 +23,7 @@ from bizevents.settings import RelaySettings
 from bizevents.webhooks import AddressPolicy, WebhookDispatcher
 from bizevents.worker import RetryPolicy, WorkerSettings
 
-from . import docs_routes, observability, registry_api
+from . import docs_routes, observability, ops, registry_api
 from .core import Gateway, Limits, RegistryContracts
 from .core.errors import ErrorKind
 from .core.webhooks import GatewayWebhooks
@@ -170,6 +170,7 @@ def create_app(
             *registry_api.routes,
             *docs_routes.routes,
             *observability.routes,
+            *ops.routes,
         ],
         middleware=[Middleware(observability.RequestMetrics)],
         exception_handlers={HTTPException: _http_problem},

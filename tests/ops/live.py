@@ -1,6 +1,6 @@
 """A live bizevents flow for operations tests: an app publishing through its outbox, two relays
 (one active), a worker whose handler fails for some events (retries, dead letters), the broker,
-and a real Prometheus (Debian's package) scraping all of them every second."""
+and a real Prometheus (Debian's package) scraping all of them every 2 seconds."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ async def invoice(event: dict, ctx: Context) -> None:
 """
 
 PROMETHEUS_CONFIG = """\
-global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+global: {{scrape_interval: 2s, scrape_timeout: 2s, evaluation_interval: 2s}}
 rule_files: [{rules}]
 scrape_configs:
   - job_name: bizevents-relay
@@ -316,6 +316,13 @@ async def live_flow(services: Any, tmp: Path) -> AsyncIterator[Live]:
         await wait_for(
             "rates over the whole flow",
             lambda: all(live.query(q)["data"]["result"] for q in series),
+        )
+        # Every process survived, the relays whose sessions were cut included.
+        for name, proc in live.procs.items():
+            assert proc.poll() is None, f"{name} exited:\n{live.log_tail(name)}"
+        await wait_for(
+            "both relays reporting again",
+            lambda: live.value(f'count(bizevents_relay_leader{{schema="{schema}"}})') == 2,
         )
         yield live
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import apps, broker, contracts, dev, dlq, relay
+from . import apps, broker, contracts, dev, dlq, relay, status, topics
 from .worker import worker
 
 app = typer.Typer(
@@ -19,8 +19,10 @@ app.add_typer(apps.app, name="apps")
 app.add_typer(dlq.app, name="dlq")
 app.command("replay")(dlq.replay_group)
 app.add_typer(relay.outbox_app, name="outbox")
+app.add_typer(topics.app, name="topics")
 app.command("relay")(relay.relay)
 app.command("worker")(worker)
+app.command("status")(status.status)
 
 
 def main() -> None:

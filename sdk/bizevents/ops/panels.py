@@ -154,7 +154,8 @@ OUTBOX = RowSpec(
     (
         PanelSpec(
             "Outbox backlog (rows)",
-            (_q(f"sum by (schema) (bizevents_outbox_pending_rows{{{SCHEMA}}})", "{{schema}}"),),
+            (_q(f"bizevents:outbox_pending_rows:leader{{{SCHEMA}}}", "{{schema}}"),),
+            description="As the active relay counts it (a standby's last figures are stale).",
             kind=Kind.STAT,
             width=6,
             height=6,
@@ -163,7 +164,7 @@ OUTBOX = RowSpec(
             "Oldest pending event",
             (
                 _q(
-                    f"max by (schema) (bizevents_outbox_oldest_pending_age_seconds{{{SCHEMA}}})",
+                    f"bizevents:outbox_oldest_pending_age_seconds:leader{{{SCHEMA}}}",
                     "{{schema}}",
                 ),
             ),
@@ -175,7 +176,7 @@ OUTBOX = RowSpec(
         ),
         PanelSpec(
             "Pending rows over time",
-            (_q(f"sum by (schema) (bizevents_outbox_pending_rows{{{SCHEMA}}})", "{{schema}}"),),
+            (_q(f"bizevents:outbox_pending_rows:leader{{{SCHEMA}}}", "{{schema}}"),),
             width=6,
             height=6,
         ),

@@ -94,7 +94,15 @@ class Relay:
             try:
                 await self._session()
                 backoff = 0.2
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, LostLeadership) as exc:
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                # A session cut in the middle of a query can leave the connection in a state
+                # asyncpg refuses to use again: start over, like any lost session.
+                asyncpg.InternalClientError,
+                LostLeadership,
+            ) as exc:
                 metrics.ERRORS.labels(kind="database", **self._labels).inc()
                 log.warning("relay.database_unavailable", error=str(exc), retry_in=backoff)
                 await self._sleep(backoff)
