@@ -34,6 +34,8 @@ def line_plot(series: Mapping[str, Points], unit: str, width: int = 360, height:
             for t, v in points
         )
         lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{xy}"/>')
+        x, y = xy.split()[-1].split(",")  # the latest value, visible even as a single point
+        lines.append(f'<circle cx="{x}" cy="{y}" r="2.5" fill="{colour}"/>')
         last = points[-1][1]
         legend.append(
             f'<li><span class="swatch" style="background:{colour}"></span>{escape(label)} '
