@@ -49,6 +49,10 @@ node_tools() {
     log "npm ci (AsyncAPI parser)"
     (cd tools/asyncapi && npm ci --silent --no-audit --no-fund)
   fi
+  if [ -f tools/deploy/package.json ] && [ ! -d tools/deploy/node_modules ]; then
+    log "npm ci (deploy file schemas)"
+    (cd tools/deploy && npm ci --silent --no-audit --no-fund)
+  fi
 }
 
 setup() {

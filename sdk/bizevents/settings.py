@@ -38,6 +38,9 @@ class ConnectionSettings(BaseSettings):
     space: str | None = Field(default=None, pattern=r"^([a-z0-9][a-z0-9-]{0,39})?$")
     # Prefix of Mendix Business Events topics on this cluster (`<prefix>.businessevents...`).
     mendix_topic_prefix: str | None = None
+    # Where a process serves /metrics (its port is a per-process setting): 0.0.0.0 in a container,
+    # so Prometheus can reach it.
+    metrics_host: str = "127.0.0.1"
 
 
 class DevSettings(ConnectionSettings):

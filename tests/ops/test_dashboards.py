@@ -83,6 +83,8 @@ def test_the_dashboards_have_the_expected_panels() -> None:
         "Kafka produce latency",
         "Outbox backlog (rows)",
         "Relay leader by instance",
+        "Kafka reachable (active relay)",
+        "Since the last send to Kafka",
     ):
         assert expected in titles
 

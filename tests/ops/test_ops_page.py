@@ -80,7 +80,7 @@ async def test_the_page_shows_the_live_flow_and_escapes_event_data(
     assert images == 0  # nor became an element
     assert "data from prometheus" in html
     assert "pending rows" in outbox and "active relays: 1, 1 standing by" in outbox
-    assert "relayed" in outbox
+    assert "relayed" in outbox and "Kafka reachable, last send" in outbox
     cells = group_row.split("\t")
     assert cells[0] == live.group
     assert re.fullmatch(r"[0-9,]+", cells[1]), cells  # the lag, a number from Prometheus

@@ -89,6 +89,13 @@ def _outboxes(overview: Overview) -> str:
             f'<div class="{relay_class}" data-field="leader">active relays: {_num(leader)}'
             f"{standby}</div>{holder}"
             f'<div data-field="rate">relayed {_num(o.relayed_per_second, 1)} events/s</div>'
+            + (
+                f'<div class="{"ok" if o.kafka_up else "bad"}" data-field="kafka">Kafka '
+                f"{'reachable' if o.kafka_up else 'UNREACHABLE'}, last send "
+                f"{_age(o.since_last_send_seconds)} ago</div>"
+                if o.kafka_up is not None
+                else ""
+            )
             + (f'<ul class="legend">{by_type}</ul>' if by_type else "")
             + "</div>"
         )

@@ -49,7 +49,7 @@ def relay(
     """Move committed outbox rows to Kafka (one active relay per outbox; others stand by)."""
     configure_logging(json=log_json)
     settings = _settings()
-    serve_metrics(settings.relay_metrics_port)
+    serve_metrics(settings.relay_metrics_port, settings.metrics_host)
     asyncio.run(_run_relay(settings))
 
 

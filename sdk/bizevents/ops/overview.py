@@ -44,6 +44,8 @@ class OutboxStatus:
     relayed_per_second: float | None = None
     pending_by_type: dict[str, int] = field(default_factory=dict)
     relay_holder: str | None = None  # who holds the relay lock (PostgreSQL source)
+    kafka_up: bool | None = None  # the active relay's sends succeed
+    since_last_send_seconds: float | None = None
 
 
 @dataclass(frozen=True)

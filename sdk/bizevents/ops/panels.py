@@ -187,6 +187,35 @@ OUTBOX = RowSpec(
             height=6,
         ),
         PanelSpec(
+            "Kafka reachable (active relay)",
+            (
+                _q(
+                    f"min by (schema) (bizevents_relay_kafka_up{{{SCHEMA}}}"
+                    f" and on (schema, instance) (bizevents_relay_leader{{{SCHEMA}}} == 1))",
+                    "{{schema}}",
+                ),
+            ),
+            kind=Kind.STAT,
+            width=6,
+            height=6,
+            description="0 while the active relay's sends stall or fail "
+            "(BizeventsRelayKafkaUnreachable).",
+        ),
+        PanelSpec(
+            "Since the last send to Kafka",
+            (
+                _q(
+                    f"time() - max by (schema) "
+                    f"(bizevents_relay_last_send_timestamp_seconds{{{SCHEMA}}})",
+                    "{{schema}}",
+                ),
+            ),
+            unit="s",
+            kind=Kind.STAT,
+            width=6,
+            height=6,
+        ),
+        PanelSpec(
             "Kafka produce latency",
             (
                 _q(

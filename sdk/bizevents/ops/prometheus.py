@@ -22,6 +22,11 @@ Q_AGE = "bizevents:outbox_oldest_pending_age_seconds:leader"
 Q_LEADERS = "bizevents:relay_leaders:sum"
 Q_RELAYS = "count by (schema) (bizevents_relay_leader)"
 Q_RELAY_RATE = "bizevents:relay_events:rate1m"
+Q_KAFKA_UP = (
+    "min by (schema) (bizevents_relay_kafka_up and on (schema, instance) "
+    "(bizevents_relay_leader == 1))"
+)
+Q_LAST_SEND = "time() - max by (schema) (bizevents_relay_last_send_timestamp_seconds)"
 Q_LAG = "bizevents:worker_consumer_lag:sum"
 Q_HANDLED = "bizevents:worker_messages:rate1m"
 Q_DEAD_1H = "bizevents:worker_dead_letters:increase1h"
@@ -98,6 +103,8 @@ class PrometheusSource:
             Q_DEAD_1H,
             Q_FLOWS,
             Q_FLOW_TOTALS,
+            Q_KAFKA_UP,
+            Q_LAST_SEND,
         ]
         step = max(15, self.plot_seconds // 120)
         ranges = [Q_RELAY_RATE, "sum by (group) (bizevents:worker_messages:rate1m)", Q_LAG]
@@ -106,7 +113,8 @@ class PrometheusSource:
             *(c.query_range(q, self.plot_seconds, step) for q in ranges),
         )
         pending, age, leaders, relays, relay_rate, lag, handled, dead, flows, totals = results[:10]
-        relay_plot, handled_plot, lag_plot = results[10:]
+        kafka_up, last_send = (by_label(r, "schema") for r in results[10:12])
+        relay_plot, handled_plot, lag_plot = results[12:]
         total_of = {
             (r["metric"].get("event_type", ""), r["metric"].get("group", "")): float(r["value"][1])
             for r in totals
@@ -123,6 +131,8 @@ class PrometheusSource:
                 if schema in relays_of
                 else None,
                 relayed_per_second=rate_of.get(schema),
+                kafka_up=None if schema not in kafka_up else kafka_up[schema] == 1,
+                since_last_send_seconds=last_send.get(schema),
             )
             for schema in sorted({*pending_of, *leader_of, *relays_of})
         )
