@@ -241,6 +241,8 @@ async def live_flow(services: Any, tmp: Path) -> AsyncIterator[Live]:
             "BIZEVENTS_REGISTRY_SCHEMA": f"reg_{run}",
             "BIZEVENTS_ADMIN_TOKEN": ADMIN_TOKEN,
             "BIZEVENTS_PROMETHEUS_URL": live.prometheus_url,
+            # The flow has its own relays; the gateway's embedded one would be a third outbox.
+            "BIZEVENTS_GATEWAY_RELAY": "false",
         }
         live.procs["broker"] = _spawn(
             "broker",

@@ -143,3 +143,20 @@ def test_strimzi_resources_have_valid_unique_names_and_the_real_topic_name() -> 
     # Names differing only in case or in characters Kubernetes refuses do not collide.
     assert resource_name("a.B_c") != resource_name("a.b-c")
     assert resource_name("bizevents.dlq.billing") == "bizevents.dlq.billing"
+
+
+def test_a_space_prefixes_event_topics_and_the_groups_topics() -> None:
+    from bizevents.mesh import Naming
+
+    specs = {
+        s.name
+        for s in plan(
+            load_contracts(ROOT / "contracts"), [BILLING], Defaults(3, 1), Naming(space="blue")
+        )
+    }
+    assert f"blue.{PLACED}" in specs and PLACED not in specs
+    assert {
+        "bizevents.retry.blue.billing.10s",
+        "bizevents.replay.blue.billing",
+        "bizevents.dlq.blue.billing",
+    } <= specs

@@ -10,6 +10,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pydantic
 import typer
 import yaml
 from rich.console import Console
@@ -18,6 +19,7 @@ from rich.table import Table
 from ..contracts import load_contracts
 from ..contracts.model import ContractSet
 from ..errors import BizEventsError
+from ..mesh import Naming
 from ..ops.topicplan import (
     Action,
     Change,
@@ -143,8 +145,19 @@ def _print(changes: list[Change], console: Console, verbose: bool) -> None:
 def _wanted(
     contracts: ContractSet, groups: list[GroupTopics], partitions: int, replicas: int | None
 ) -> Any:
+    try:
+        settings = ConnectionSettings()
+        naming = Naming(settings.space, settings.mendix_topic_prefix)
+    except (BizEventsError, pydantic.ValidationError) as exc:
+        raise _fail(str(exc)) from exc
+
     def build(brokers: int) -> list[TopicSpec]:
-        return plan(contracts, groups, Defaults(partitions, replicas or min(3, brokers)))
+        try:
+            return plan(
+                contracts, groups, Defaults(partitions, replicas or min(3, brokers)), naming
+            )
+        except BizEventsError as exc:  # e.g. a Mendix topic without a space
+            raise _fail(str(exc)) from exc
 
     return build
 

@@ -19,6 +19,7 @@ from typing import Any
 from .. import topics
 from ..contracts.model import ContractSet, EventContract
 from ..errors import ConfigurationError
+from ..mesh import Naming
 
 
 class Role(StrEnum):
@@ -124,15 +125,19 @@ def _binding_int(contract: EventContract, contracts: ContractSet, key: str) -> i
     return value
 
 
-def event_topics(contracts: ContractSet, defaults: Defaults) -> list[TopicSpec]:
-    """One topic per contract topic; contracts sharing a topic must agree on its settings."""
+def event_topics(
+    contracts: ContractSet, defaults: Defaults, naming: Naming | None = None
+) -> list[TopicSpec]:
+    """One topic per contract topic (in the naming's space); contracts sharing a topic must agree
+    on its settings."""
+    naming = naming or Naming()
     by_name: dict[str, TopicSpec] = {}
     for contract in contracts:
         config = {}
         if contract.retention_ms is not None:
             config["retention.ms"] = str(contract.retention_ms)
         spec = TopicSpec(
-            name=contract.topic,
+            name=naming.topic_of(contract),
             partitions=_binding_int(contract, contracts, "partitions") or defaults.partitions,
             replicas=_binding_int(contract, contracts, "replicas") or defaults.replicas,
             config=config,
@@ -153,29 +158,47 @@ def event_topics(contracts: ContractSet, defaults: Defaults) -> list[TopicSpec]:
 
 
 def group_topics(
-    groups: Iterable[GroupTopics], events: Sequence[TopicSpec], contracts: ContractSet
+    groups: Iterable[GroupTopics],
+    events: Sequence[TopicSpec],
+    contracts: ContractSet,
+    naming: Naming | None = None,
 ) -> list[TopicSpec]:
+    naming = naming or Naming()
     width = {spec.name: spec.partitions for spec in events}
     replicas = max((spec.replicas for spec in events), default=Defaults().replicas)
     specs = []
     for g in sorted(groups, key=lambda g: g.group):
         sources = {
-            contracts.get(t).topic if t in contracts else topics.event_topic(t)
+            naming.topic_of(contracts.get(t))
+            if t in contracts
+            else naming.scoped(topics.event_topic(t))
             for t in g.event_types
         }
         partitions = max((width.get(s, Defaults().partitions) for s in sources), default=1)
-        named = [(name, Role.RETRY) for name in sorted(g.retry_topics)]
-        named += [(topics.replay_topic(g.group), Role.REPLAY)]
-        named += [(topics.dead_letter_topic(g.group), Role.DEAD_LETTER)]
-        specs += [TopicSpec(name, partitions, replicas, {}, role, g.group) for name, role in named]
+        group = naming.scoped(g.group)  # the worker's consumer group in this space
+        named = [
+            (naming_retry(name, g.group, group), Role.RETRY) for name in sorted(g.retry_topics)
+        ]
+        named += [(topics.replay_topic(group), Role.REPLAY)]
+        named += [(topics.dead_letter_topic(group), Role.DEAD_LETTER)]
+        specs += [TopicSpec(name, partitions, replicas, {}, role, group) for name, role in named]
     return specs
 
 
+def naming_retry(name: str, group: str, scoped: str) -> str:
+    """A retry topic named for the unscoped group, renamed for the group in its space."""
+    prefix = topics.retry_topic(group, "")
+    return topics.retry_topic(scoped, name[len(prefix) :]) if name.startswith(prefix) else name
+
+
 def plan(
-    contracts: ContractSet, groups: Iterable[GroupTopics], defaults: Defaults | None = None
+    contracts: ContractSet,
+    groups: Iterable[GroupTopics],
+    defaults: Defaults | None = None,
+    naming: Naming | None = None,
 ) -> list[TopicSpec]:
-    events = event_topics(contracts, defaults or Defaults())
-    return events + group_topics(groups, events, contracts)
+    events = event_topics(contracts, defaults or Defaults(), naming)
+    return events + group_topics(groups, events, contracts, naming)
 
 
 def managed(name: str, wanted: Iterable[TopicSpec]) -> bool:
