@@ -4,7 +4,9 @@ not committed in time delivered again, per-key order, and two clients sharing th
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -21,15 +23,10 @@ pytestmark = pytest.mark.services
 async def publish(env: Env, orders: list[tuple[str, int]]) -> list[str]:
     """Publish OrderPlaced events (order_id, amount) over HTTP in one batch; their ids."""
     events = [
-        {"specversion": "1.0", "id": None, "source": env.shop.source, "type": env.shop.placed,
-         "data": {"order_id": order_id, "amount": amount}}
+        {"specversion": "1.0", "id": str(uuid.uuid4()), "source": env.shop.source,
+         "type": env.shop.placed, "data": {"order_id": order_id, "amount": amount}}
         for order_id, amount in orders
     ]  # fmt: skip
-    import json
-    import uuid
-
-    for e in events:
-        e["id"] = str(uuid.uuid4())
     r = await env.http.post(
         "/events",
         content=json.dumps(events),
@@ -124,7 +121,6 @@ async def test_two_clients_share_the_partitions(services: Any, shop: Shop) -> No
             fetch(env, sub, "a", wait=0, max=1), fetch(env, sub, "b", wait=0, max=1)
         )
         got: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
-        partitions: dict[str, set[str]] = {"a": set(), "b": set()}
         deadline = time.monotonic() + 90
         seen: set[str] = set()
         while seen != set(ids):
@@ -149,7 +145,6 @@ async def test_two_clients_share_the_partitions(services: Any, shop: Shop) -> No
             for e in events:
                 by_key[e["partitionkey"]].append(e["data"]["amount"])
             assert all(v == sorted(v) for v in by_key.values()), session
-        del partitions
 
 
 async def test_subscription_permissions_and_bad_input(env: Env) -> None:
@@ -192,3 +187,31 @@ async def test_subscription_permissions_and_bad_input(env: Env) -> None:
     assert_problem(
         await env.http.get(f"/subscriptions/{sub}", headers=env.auth("billing")), 404, "not-found"
     )
+
+
+async def test_latest_means_the_end_at_creation(services: Any, shop: Shop) -> None:
+    async with gateway_env(services, shop, Limits(rate=0)) as env, relaying(services, env.schema):
+        before = await publish(env, [("b1", 1)])
+        await read_topic_count(env, 1)
+        r = await env.http.post(
+            "/subscriptions",
+            json={"event_types": [env.shop.placed], "start": "latest"},
+            headers=env.auth("billing"),
+        )
+        sub = r.json()["subscription"]["id"]
+        # Published after creating the subscription, before any client joined: delivered.
+        after = await publish(env, [("a1", 2), ("a2", 3)])
+        got = await read_all(env, sub, 2)
+        assert sorted(e["id"] for e in got) == sorted(after)
+        assert not set(before) & {e["id"] for e in got}
+
+
+async def read_topic_count(env: Env, count: int) -> None:
+    """Wait until the relay emptied the outbox (`count` events are on Kafka)."""
+    deadline = time.monotonic() + 60
+    while True:
+        async with env.gateway.connection() as conn:
+            if not await conn.fetchval(f"SELECT count(*) FROM {env.schema}.outbox"):
+                return
+        assert time.monotonic() < deadline, f"{count} events not relayed"
+        await asyncio.sleep(0.1)
