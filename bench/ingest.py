@@ -377,9 +377,14 @@ async def main() -> None:
     settings = ConnectionSettings()
     dsn, bootstrap = settings.database_url, settings.kafka_bootstrap
     results: dict[str, Any] = {"cpus": os.cpu_count()}
-    results.update(await single(dsn, bootstrap, args.seconds, args.connections))
-    results.update(await batch(dsn, bootstrap, args.batches))
-    results.update(await webhook(dsn, bootstrap, args.seconds, args.webhook_rate))
+    for stage in (
+        single(dsn, bootstrap, args.seconds, args.connections),
+        batch(dsn, bootstrap, args.batches),
+        webhook(dsn, bootstrap, args.seconds, args.webhook_rate),
+    ):
+        figures = await stage
+        print(json.dumps(figures, default=str), flush=True)  # each stage as soon as it is done
+        results.update(figures)
     rows = [
         ("ours single (1 event/request)", f"{results['ours_single_rps']:,.0f} req/s",
          f"bare Starlette INSERT {results['bare_single_rps']:,.0f} req/s: "
