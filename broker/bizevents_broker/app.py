@@ -27,9 +27,10 @@ from . import docs_routes, observability, ops, registry_api
 from .core import Gateway, Limits, RegistryContracts
 from .core.errors import ErrorKind
 from .core.webhooks import GatewayWebhooks
+from .eventlog import EventLogFeeder, migrate_event_log
 from .ingress import docs as api_docs
+from .ingress import odata, rest, soap
 from .ingress import pull as pull_api
-from .ingress import rest
 from .ingress import webhooks as webhooks_api
 from .ingress.problems import PROBLEM_JSON, problem_body
 from .settings import BrokerSettings
@@ -159,6 +160,25 @@ def create_app(
                     stack.push_async_callback(
                         _run_in_background(webhook_dispatcher(settings, app.state.gateway))
                     )
+            gw: Gateway = app.state.gateway
+            async with gw.connection() as conn:
+                await migrate_event_log(conn, gw.schema)
+            if settings.event_log and gateway is None:
+                feeder = EventLogFeeder(
+                    gw.pool,
+                    gw.schema,
+                    gw.contracts,
+                    settings.kafka_bootstrap,
+                    retention=settings.event_log_retention,
+                )
+                feeding = asyncio.create_task(feeder.run(), name="event-log")
+
+                async def stop_feeder() -> None:
+                    feeder.stop()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(feeding, 30)
+
+                stack.push_async_callback(stop_feeder)
             yield
 
     app = Starlette(
@@ -166,6 +186,8 @@ def create_app(
             *rest.routes,
             *pull_api.routes,
             *webhooks_api.routes,
+            *odata.routes,
+            *soap.routes,
             *api_docs.routes,
             *registry_api.routes,
             *docs_routes.routes,
@@ -178,6 +200,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.max_body_bytes = settings.gateway_max_body_bytes
+    app.state.odata_page_size = settings.odata_page_size
+    app.state.odata_max_top = settings.odata_max_top
+    app.state.odata_timeout = settings.odata_timeout
     if registry is not None:
         app.state.registry = registry
     if gateway is not None:

@@ -46,3 +46,12 @@ class BrokerSettings(ConnectionSettings):
     gateway_webhook_timeout: float = Field(default=10.0, gt=0, le=120)
     gateway_webhook_attempts: int = Field(default=3, ge=1, le=20)
     gateway_webhook_retry_delays: list[float] = Field(default_factory=lambda: [10.0, 60.0, 600.0])
+
+    # The event log (read by OData's Events and SOAP's GetEventStatus): a consumer of the
+    # contract topics copies events into `<gateway_schema>.event_log`, kept this many seconds.
+    event_log: bool = True
+    event_log_retention: float = Field(default=7 * 86400.0, gt=0)
+    # OData: rows per page (then @odata.nextLink), the largest $top, seconds a query may run.
+    odata_page_size: int = Field(default=1000, ge=1, le=10_000)
+    odata_max_top: int = Field(default=10_000, ge=1, le=1_000_000)
+    odata_timeout: float = Field(default=5.0, gt=0, le=300)
