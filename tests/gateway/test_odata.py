@@ -262,3 +262,37 @@ async def test_create_refuses_bad_events_and_writes_nothing(
         assert_odata_error(response, status, kind)
     async with env.gateway.connection() as conn:
         assert await conn.fetchval(f"SELECT count(*) FROM {env.schema}.outbox") == 0
+
+
+async def test_a_query_over_the_time_limit_is_refused(services: Any, shop: Shop) -> None:
+    async with gateway_env(services, shop, Limits(rate=0), odata_timeout=0.001) as env:
+        await seed(env, make_rows(env, placed=1, audited=0))
+        async with env.gateway.connection() as conn:
+            await conn.execute(
+                f"INSERT INTO {env.schema}.event_log (id, type, source, time, datacontenttype,"
+                " topic, kafka_partition, kafka_offset, subject) SELECT g::text, 't', 's', now(),"
+                " 'application/json', 't', 0, g, repeat('x', 200) FROM generate_series(1, 200000) g"
+            )
+        response = await get(env, "Events", **{"$filter": "contains(Subject,'nowhere')"})
+        error = assert_odata_error(response, 400, "bad-request")
+        assert "limit" in error["message"]
+
+
+async def test_subscriptions_and_event_types_sets(odata_env: tuple[Env, list[Row]]) -> None:
+    env, _ = odata_env
+    created = await env.http.post(
+        "/subscriptions",
+        json={"event_types": [env.shop.placed, env.shop.audited]},
+        headers=env.auth("billing"),
+    )
+    assert created.status_code == 201, created.text
+    mine = (await get(env, "Subscriptions", "billing", **{"$filter": "Kind eq 'pull'"})).json()
+    assert [s["Id"] for s in mine["value"]] == [created.json()["subscription"]["id"]]
+    assert mine["value"][0]["EventTypes"] == f"{env.shop.placed},{env.shop.audited}"
+    theirs = (await get(env, "Subscriptions", "orders", **{"$count": "true"})).json()
+    assert theirs["@odata.count"] == 0
+    types = (
+        await get(env, "EventTypes", "billing", **{"$orderby": "Type desc", "$select": "Version"})
+    ).json()
+    assert [t["Type"] for t in types["value"]] == sorted([env.shop.placed, env.shop.audited])[::-1]
+    assert types["value"][0]["Version"] == "1.0.0"
