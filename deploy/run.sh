@@ -12,7 +12,7 @@ log() { printf '\033[1m==> %s %s\033[0m\n' "$(date +%T)" "$*" >&2; }
 
 system_packages() {
   local need=()
-  command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+  command -v java >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)  # the JDK: tests run a Java client from source
   command -v mvn >/dev/null 2>&1 || need+=(maven)
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || need+=(postgresql)
   command -v kcat >/dev/null 2>&1 || need+=(kcat)
@@ -55,10 +55,19 @@ node_tools() {
   fi
 }
 
+java_tools() {
+  # Apache Olingo's OData client, for the tests that check the OData service with it.
+  if [ -f tools/odata-olingo/pom.xml ] && [ ! -d tools/odata-olingo/lib ] && command -v mvn >/dev/null 2>&1; then
+    log "mvn dependency:copy-dependencies (Olingo OData client)"
+    (cd tools/odata-olingo && mvn -q -B dependency:copy-dependencies -DoutputDirectory=lib)
+  fi
+}
+
 setup() {
   system_packages
   python_env
   node_tools
+  java_tools
 }
 
 services_up() {

@@ -1,11 +1,14 @@
-"""Third-party OData v4 clients against the real service: they read $metadata, filter, follow
-@odata.nextLink and create an event, each on its own reading of the protocol."""
+"""Two independent third-party OData v4 clients against the served gateway, python-odata (PyPI)
+and Apache Olingo's Java client (Maven Central): each reads $metadata, filters, follows
+@odata.nextLink and creates an event, on its own reading of the protocol."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,3 +72,34 @@ async def test_python_odata_reads_filters_pages_and_creates(
         "order/python-odata",
         "o-python-odata",
     )
+
+
+OLINGO = Path(__file__).resolve().parents[2] / "tools" / "odata-olingo"
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs a Java runtime (17+)")
+async def test_apache_olingo_reads_filters_pages_and_creates(
+    live: tuple[Env, list[Row], str],
+) -> None:
+    env, rows, url = live
+    if not (OLINGO / "lib").is_dir():
+        pytest.fail("Olingo's jars are missing: run `bash deploy/run.sh setup`")
+    java = await asyncio.create_subprocess_exec(
+        "java", "-cp", str(OLINGO / "lib" / "*"), str(OLINGO / "OlingoCheck.java"),
+        f"{url}/odata/", env.keys["ops"], env.shop.placed,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(java.communicate(), 180)
+    assert java.returncode == 0, stderr.decode()[-3000:]
+    result = json.loads(stdout.decode().strip().splitlines()[-1])
+    expected = sorted((r for r in rows if r.type == env.shop.placed), key=lambda r: r.time)
+    assert result["key"] == "Id" and result["time_type"] == "Edm.DateTimeOffset"
+    assert result["ids"] == [r.id for r in expected]
+    assert result["pages"] == -(-len(expected) // PAGE)  # every next link followed
+    assert result["created_key"] == "o-olingo"
+    async with env.gateway.connection() as conn:
+        data = await conn.fetchval(
+            f"SELECT convert_from(data, 'UTF8') FROM {env.schema}.outbox WHERE event_id = $1::uuid",
+            result["created"],
+        )
+    assert json.loads(data) == {"order_id": "o-olingo", "amount": 9}
