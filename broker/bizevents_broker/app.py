@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from bizevents.contracts import load_contracts
 from bizevents.contracts.registry import Registry
+from bizevents.dlq import DeadLetterStore
 from bizevents.logging import get_logger
 from bizevents.relay import Relay
 from bizevents.settings import RelaySettings
@@ -163,6 +164,7 @@ def create_app(
             gw: Gateway = app.state.gateway
             async with gw.connection() as conn:
                 await migrate_event_log(conn, gw.schema)
+            await DeadLetterStore(gw.pool, settings.dlq_schema).migrate()
             if settings.event_log and gateway is None:
                 feeder = EventLogFeeder(
                     gw.pool,
@@ -203,6 +205,7 @@ def create_app(
     app.state.odata_page_size = settings.odata_page_size
     app.state.odata_max_top = settings.odata_max_top
     app.state.odata_timeout = settings.odata_timeout
+    app.state.dlq_schema = settings.dlq_schema
     if registry is not None:
         app.state.registry = registry
     if gateway is not None:

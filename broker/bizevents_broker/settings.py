@@ -55,3 +55,5 @@ class BrokerSettings(ConnectionSettings):
     odata_page_size: int = Field(default=1000, ge=1, le=10_000)
     odata_max_top: int = Field(default=10_000, ge=1, le=1_000_000)
     odata_timeout: float = Field(default=5.0, gt=0, le=300)
+    # Where the dead-letter store lives (the same setting as `bizevents dlq`): OData's DeadLetters.
+    dlq_schema: str = Field(default="bizevents", pattern=r"^[a-z_][a-z0-9_]{0,62}$")

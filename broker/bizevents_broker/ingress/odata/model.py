@@ -86,7 +86,47 @@ EVENT_TYPES = EntitySet(
     ),
 )
 
-ENTITY_SETS = (EVENTS, SUBSCRIPTIONS, EVENT_TYPES)
+DEAD_LETTERS = EntitySet(
+    "DeadLetters",
+    "DeadLetter",
+    "Id",
+    (
+        Property("Id", "Edm.Int64", "id", nullable=False),
+        Property("Group", "Edm.String", "group_name", nullable=False),
+        Property("EventId", "Edm.String", "event_id"),
+        Property("EventType", "Edm.String", "event_type"),
+        Property("EventSource", "Edm.String", "event_source"),
+        Property("Error", "Edm.String", "error", nullable=False),
+        Property("ErrorType", "Edm.String", "error_type", nullable=False),
+        Property("Attempts", "Edm.Int32", "attempts", nullable=False),
+        Property("FirstFailure", "Edm.DateTimeOffset", "first_failure", nullable=False),
+        Property("LastFailure", "Edm.DateTimeOffset", "last_failure", nullable=False),
+        Property("OriginalTopic", "Edm.String", "original_topic", nullable=False),
+        Property("OriginalPartition", "Edm.Int32", "original_partition", nullable=False),
+        Property("OriginalOffset", "Edm.Int64", "original_offset", nullable=False),
+        Property("Status", "Edm.String", "status", nullable=False),  # dead, replayed, purged
+        Property("ReplayCount", "Edm.Int32", "replay_count", nullable=False),
+    ),
+)
+
+ENTITY_SETS = (EVENTS, SUBSCRIPTIONS, EVENT_TYPES, DEAD_LETTERS)
+
+# Operations: `DeadLetters(id)/BizEvents.Replay` (bound) and `Purge` (unbound, an action import).
+OPERATIONS = f"""
+<ComplexType Name="ReplayResult">
+  <Property Name="Replayed" Type="Edm.Int64" Nullable="false"/>
+  <Property Name="Skipped" Type="Edm.Int64" Nullable="false"/>
+</ComplexType>
+<Action Name="Replay" IsBound="true">
+  <Parameter Name="bindingParameter" Type="{NAMESPACE}.DeadLetter" Nullable="false"/>
+  <ReturnType Type="{NAMESPACE}.ReplayResult" Nullable="false"/>
+</Action>
+<Action Name="Purge">
+  <Parameter Name="Group" Type="Edm.String"/>
+  <Parameter Name="EventType" Type="Edm.String"/>
+  <Parameter Name="Until" Type="Edm.DateTimeOffset"/>
+  <ReturnType Type="Edm.Int64" Nullable="false"/>
+</Action>"""
 
 
 def metadata_xml() -> str:
@@ -112,7 +152,9 @@ def metadata_xml() -> str:
         "<edmx:DataServices>"
         f'<Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="{NAMESPACE}">'
         + "".join(types)
+        + OPERATIONS.replace("\n", "").replace("  <", "<")
         + '<EntityContainer Name="Container">'
         + "".join(sets)
+        + f'<ActionImport Name="Purge" Action="{NAMESPACE}.Purge"/>'
         + "</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>"
     )

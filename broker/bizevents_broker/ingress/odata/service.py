@@ -4,8 +4,10 @@
     GET  /odata/$metadata            CSDL (XML)
     GET  /odata/{Set}                ?$filter=&$orderby=&$select=&$top=&$skip=&$count=true
     GET  /odata/{Set}/$count         the number of matching entities, as text
-    GET  /odata/{Set}('key')         one entity
+    GET  /odata/{Set}('key')         one entity (DeadLetters(42): an integer key)
     POST /odata/Events               publish one event through the core (validated, outbox)
+    POST /odata/DeadLetters(42)/BizEvents.Replay    send the letter back to its group (admin)
+    POST /odata/Purge                {"Group"?, "EventType"?, "Until"?}: purge letters (admin)
 
 Authentication: the gateway's API keys, as `Authorization: Bearer <key>` or HTTP Basic with the
 key as the password (any user name). Every error is an OData error body with the core's status.
@@ -23,11 +25,15 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import asyncpg
+from aiokafka.errors import KafkaError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bizevents.dlq import DeadLetterFilter, DeadLetterSettings, DeadLetterStore
+from bizevents.dlq import replay_dead_letters as replay_letters
 from bizevents.envelope import new_event_id
+from bizevents.migrations import checked_identifier
 
 from ...core import Gateway, GatewayError, IncomingEvent, Principal
 from ...core.errors import ErrorKind
@@ -35,7 +41,15 @@ from ...core.incoming import check_id
 from ...core.permissions import Action, allowed
 from ..rest import idempotency_of, parse_json, read_body
 from .errors import JSON_MEDIA, ODATA_HEADERS, odata_error
-from .model import ENTITY_SETS, EVENTS, SUBSCRIPTIONS, EntitySet, metadata_xml
+from .model import (
+    DEAD_LETTERS,
+    ENTITY_SETS,
+    EVENTS,
+    NAMESPACE,
+    SUBSCRIPTIONS,
+    EntitySet,
+    metadata_xml,
+)
 from .query import bad, count_sql, parse_query, to_sql
 
 DEFAULT_PAGE_SIZE = 1000
@@ -43,6 +57,7 @@ DEFAULT_MAX_TOP = 10_000
 DEFAULT_TIMEOUT = 5.0  # seconds a query may run
 _TARGET = re.compile(r"^([A-Za-z]+)(\(.*\))?$", re.S)
 _KEY = re.compile(r"^\((?:[A-Za-z]+=)?'((?:[^']|'')*)'\)$", re.S)
+_INT_KEY = re.compile(r"^\((?:[A-Za-z]+=)?(\d{1,18})\)$")
 _SQL_TYPES = {
     "Edm.String": "text",
     "Edm.DateTimeOffset": "timestamptz",
@@ -126,6 +141,10 @@ def entity_set_of(request: Request) -> EntitySet:
     )
 
 
+def dlq_schema(request: Request) -> str:
+    return checked_identifier(str(setting(request, "dlq_schema", "bizevents")))
+
+
 def json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -145,6 +164,9 @@ async def source_of(
         # An app reads the events of the types it may subscribe to, and nothing else.
         readable = [c.event_type for c in contracts if allowed(principal, Action.SUBSCRIBE, c)]
         return f"(SELECT * FROM {table} WHERE type = ANY($1::text[])) AS events", (readable,)
+    if entity_set is DEAD_LETTERS:
+        gateway.require_admin(principal)  # dead letters are the operator's
+        return f"{dlq_schema(request)}.dead_letters", ()
     if entity_set is SUBSCRIPTIONS:
         rows = [
             {
@@ -252,6 +274,20 @@ async def collection(request: Request, principal: Principal) -> Response:
     return json_response(body)
 
 
+def key_literal(request: Request, entity_set: EntitySet) -> str:
+    """The key in `Set(...)` as an OData literal (re-parsed by the filter parser, so checked)."""
+    given = target_of(request)[1] or ""
+    if entity_set is DEAD_LETTERS:
+        number = _INT_KEY.match(given)
+        if number is None:
+            raise bad(f"the key of {entity_set.name} is a whole number: {entity_set.name}(42)")
+        return number.group(1)
+    match = _KEY.match(given)
+    if match is None:
+        raise bad(f"the key of {entity_set.name} is a string: {entity_set.name}('...')")
+    return "'" + match.group(1) + "'"  # quotes inside stay doubled, as the parser wants them
+
+
 async def read(request: Request, principal: Principal) -> Response:
     if target_of(request)[1] is not None:
         return await entity(request, principal)
@@ -274,16 +310,13 @@ async def count(request: Request, principal: Principal) -> Response:
 
 async def entity(request: Request, principal: Principal) -> Response:
     entity_set = entity_set_of(request)
-    match = _KEY.match(target_of(request)[1] or "")
-    if match is None:
-        raise bad(f"the key of {entity_set.name} is a string: {entity_set.name}('...')")
-    key = match.group(1).replace("''", "'")
+    key = key_literal(request, entity_set)
     options = query_options(request)
     for name in options:
         if name.startswith("$") and name not in ("$select", "$format"):
             raise bad(f"{name} does not apply to a single entity")
     table, leading = await source_of(request, principal, entity_set)
-    filtered = {**options, "$filter": f"{entity_set.key} eq '{key.replace(chr(39), chr(39) * 2)}'"}
+    filtered = {**options, "$filter": f"{entity_set.key} eq {key}"}
     query = parse_query(entity_set, filtered, max_top=1, leading=leading)
     sql, params = to_sql(entity_set, table, query, 1, 0)
     rows = await run_sql(request, sql, params, "rows")
@@ -304,6 +337,8 @@ def _text(doc: dict[str, Any], name: str) -> str | None:
 async def create_event(request: Request, principal: Principal) -> Response:
     """POST /odata/Events: publish. The entity answered is the event as written to the outbox
     (it shows in the log, with its Kafka position, once the relay and the feeder moved it)."""
+    if request.path_params["set"] == "Purge":
+        return await purge(request, principal)
     entity_set = entity_set_of(request)
     if target_of(request)[1] is not None:
         raise GatewayError(ErrorKind.BAD_REQUEST, "POST to the entity set, not to an entity")
@@ -369,6 +404,82 @@ async def create_event(request: Request, principal: Principal) -> Response:
     return json_response(created, 201, Location=location)
 
 
+def letter_store(request: Request) -> DeadLetterStore:
+    return DeadLetterStore(gateway_of(request).pool, dlq_schema(request))
+
+
+async def replay(request: Request, principal: Principal) -> Response:
+    """POST /odata/DeadLetters(42)/BizEvents.Replay: the letter goes to its group's replay
+    topic (the SDK's replay: marked replayed once Kafka acknowledged it)."""
+    entity_set = entity_set_of(request)
+    operation = request.path_params["operation"]
+    if entity_set is not DEAD_LETTERS or operation not in ("Replay", f"{NAMESPACE}.Replay"):
+        raise GatewayError(
+            ErrorKind.NOT_FOUND, f"no action {operation[:60]!r} bound to {entity_set.name}"
+        )
+    gateway = gateway_of(request)
+    gateway.require_admin(principal)
+    letter_id = int(key_literal(request, entity_set))
+    async with gateway.connection() as conn:
+        found = await conn.fetchval(
+            f"SELECT status FROM {dlq_schema(request)}.dead_letters WHERE id = $1", letter_id
+        )
+    if found is None:
+        raise GatewayError(ErrorKind.NOT_FOUND, f"no dead letter {letter_id}")
+    if found != "dead":
+        raise GatewayError(ErrorKind.CONFLICT, f"dead letter {letter_id} is {found}, not dead")
+    settings = DeadLetterSettings(
+        kafka_bootstrap=request.app.state.settings.kafka_bootstrap, dlq_schema=dlq_schema(request)
+    )
+    try:
+        result = await replay_letters(
+            letter_store(request), DeadLetterFilter(ids=(letter_id,)), settings
+        )
+    except (KafkaError, OSError) as exc:
+        raise GatewayError(ErrorKind.UNAVAILABLE, "Kafka is not reachable; retry later") from exc
+    return json_response(
+        {
+            "@odata.context": f"{service_root(request)}$metadata#{NAMESPACE}.ReplayResult",
+            "Replayed": result.replayed,
+            "Skipped": result.skipped,
+        }
+    )
+
+
+async def purge(request: Request, principal: Principal) -> Response:
+    """POST /odata/Purge: soft-purge the dead letters matching every parameter given (at least
+    one, so a bare call cannot purge everything)."""
+    gateway_of(request).require_admin(principal)
+    doc = parse_json(await read_body(request))
+    if not isinstance(doc, dict):
+        raise GatewayError(ErrorKind.BAD_REQUEST, "Purge takes a JSON object of parameters")
+    unknown = set(doc) - {"Group", "EventType", "Until"}
+    if unknown:
+        raise GatewayError(ErrorKind.BAD_REQUEST, f"Purge has no parameter {sorted(unknown)[0]!r}")
+    group, event_type, until_text = (_text(doc, n) for n in ("Group", "EventType", "Until"))
+    if not (group or event_type or until_text):
+        raise GatewayError(ErrorKind.BAD_REQUEST, "give Group, EventType or Until (or several)")
+    until = None
+    if until_text:
+        try:
+            until = datetime.fromisoformat(until_text)
+        except ValueError:
+            raise GatewayError(
+                ErrorKind.BAD_REQUEST, "Until is not an ISO 8601 date-time"
+            ) from None
+        if until.tzinfo is None:
+            raise GatewayError(ErrorKind.BAD_REQUEST, "Until needs a time zone (Z or +hh:mm)")
+    selection = DeadLetterFilter(
+        groups=(group,) if group else (), types=(event_type,) if event_type else (), until=until
+    )
+    try:
+        purged = await letter_store(request).purge(selection)
+    except (OSError, asyncpg.PostgresConnectionError) as exc:
+        raise GatewayError(ErrorKind.UNAVAILABLE, "the database is not reachable") from exc
+    root = service_root(request)
+    return json_response({"@odata.context": f"{root}$metadata#Edm.Int64", "value": purged})
+
+
 async def root_redirect(request: Request) -> Response:
     return Response(status_code=307, headers={"Location": service_root(request)})
 
@@ -380,4 +491,5 @@ routes = [
     Route("/odata/{set:str}/$count", odata(count), methods=["GET"]),
     Route("/odata/{set:str}", odata(read), methods=["GET"]),
     Route("/odata/{set:str}", odata(create_event), methods=["POST"]),
+    Route("/odata/{set:str}/{operation:str}", odata(replay), methods=["POST"]),
 ]
