@@ -76,8 +76,17 @@ async def test_bearer_and_basic_auth_and_refusals(odata_env: tuple[Env, list[Row
         {"Authorization": "Basic !!!"},
         basic(env.keys["billing"][:-1] + "x"),
     ):
-        for path in ("/odata/", "/odata/$metadata", "/odata/Events"):
-            response = await env.http.get(path, headers=headers)
+        for method, path in (
+            ("GET", "/odata/"),
+            ("GET", "/odata/$metadata"),
+            ("GET", "/odata/Events"),
+            ("GET", "/odata/Events/$count"),
+            ("GET", "/odata/Events('x')"),
+            ("POST", "/odata/Events"),
+            ("POST", "/odata/Purge"),
+            ("POST", "/odata/DeadLetters(1)/BizEvents.Replay"),
+        ):
+            response = await env.http.request(method, path, headers=headers, json={})
             assert_odata_error(response, 401, "unauthenticated")
             assert response.headers["WWW-Authenticate"].startswith("Basic")
             assert env.keys["billing"] not in response.text
