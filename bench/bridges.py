@@ -174,7 +174,7 @@ async def bench_publish(args: argparse.Namespace, http: httpx.AsyncClient,
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = ConnectionSettings()
     suffix = uuid.uuid4().hex[:8]
-    registry_schema, schema = f"bench_reg_{suffix}", f"bench_gw_{suffix}"
+    registry_schema, schema = f"odatabench_reg_{suffix}", f"odatabench_gw_{suffix}"
     topic = f"bench.b{suffix}.OrderPlaced.v1"
     contracts = load_contract_texts({"b.yaml": CONTRACT.format(n=suffix, topic=topic)})
     registry = await Registry.connect(settings.database_url, registry_schema)
