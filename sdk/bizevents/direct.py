@@ -21,7 +21,10 @@ class DirectPublisher:
     def __init__(self, events: Events, bootstrap: str | None = None, mode: Mode = Mode.BINARY):
         self.events = events
         self.mode = mode
-        self._producer = make_producer(bootstrap or ConnectionSettings().kafka_bootstrap)
+        settings = ConnectionSettings()
+        if bootstrap:
+            settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+        self._producer = make_producer(settings)
 
     async def start(self) -> None:
         await self._producer.start()

@@ -1,4 +1,4 @@
-"""Kafka producer settings shared by the relay and the direct publisher."""
+"""Kafka clients shared by the relay, the worker and the direct publisher."""
 
 from __future__ import annotations
 
@@ -7,11 +7,21 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from .settings import ConnectionSettings
 
-def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
+
+def client_options(kafka: str | ConnectionSettings) -> dict[str, Any]:
+    """aiokafka connection options: a bare bootstrap string means an unsecured broker; settings
+    bring their SASL/TLS options (BIZEVENTS_KAFKA_SASL_*)."""
+    if isinstance(kafka, str):
+        return {"bootstrap_servers": kafka}
+    return kafka.kafka_client_options()
+
+
+def make_producer(kafka: str | ConnectionSettings, **overrides: Any) -> AIOKafkaProducer:
     """An idempotent producer with acks=all: no duplicates from internal retries, order kept."""
     options: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
+        **client_options(kafka),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 0,
@@ -22,12 +32,14 @@ def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
-async def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> None:
+async def ensure_topics(
+    kafka: str | ConnectionSettings, topics: list[str], partitions: int = 3
+) -> None:
     """Create the topics that do not exist yet (single-node dev clusters: replication 1)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
         missing = set(topics) - set(await admin.list_topics())

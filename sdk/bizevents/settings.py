@@ -7,9 +7,12 @@ BIZEVENTS_DATABASE_URL mean the same thing to every process.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigurationError
 
 DEFAULT_KAFKA_PORT = 19092
 DEFAULT_PG_PORT = 15432
@@ -26,8 +29,74 @@ def find_project_root(start: Path | None = None) -> Path:
     return Path.cwd()
 
 
-class ConnectionSettings(BaseSettings):
-    """Where Kafka and PostgreSQL are; defaults point at `bizevents dev up`."""
+SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+
+
+class KafkaSecuritySettings(BaseSettings):
+    """How every bizevents process authenticates to Kafka (the one place for it).
+
+    BIZEVENTS_KAFKA_SASL_USERNAME / _PASSWORD select SASL (SCRAM-SHA-512 unless
+    BIZEVENTS_KAFKA_SASL_MECHANISM says otherwise); the protocol follows (SASL_PLAINTEXT, or
+    SASL_SSL with BIZEVENTS_KAFKA_SSL_CAFILE) unless BIZEVENTS_KAFKA_SECURITY_PROTOCOL is set.
+    The password is a SecretStr: it prints as '**********' in reprs, errors and logs.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BIZEVENTS_", extra="ignore")
+
+    kafka_security_protocol: SecurityProtocol | None = None
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSecuritySettings:
+        # ConfigurationError, not ValueError: pydantic would wrap a ValueError in a
+        # ValidationError that echoes every input value, the password included.
+        if (self.kafka_sasl_username is None) != (self.kafka_sasl_password is None):
+            raise ConfigurationError(
+                "set both BIZEVENTS_KAFKA_SASL_USERNAME and BIZEVENTS_KAFKA_SASL_PASSWORD, "
+                "or neither"
+            )
+        if self.kafka_protocol.startswith("SASL") and self.kafka_sasl_username is None:
+            raise ConfigurationError(
+                f"BIZEVENTS_KAFKA_SECURITY_PROTOCOL={self.kafka_protocol} needs "
+                "BIZEVENTS_KAFKA_SASL_USERNAME and BIZEVENTS_KAFKA_SASL_PASSWORD"
+            )
+        return self
+
+    @property
+    def kafka_protocol(self) -> SecurityProtocol:
+        if self.kafka_security_protocol is not None:
+            return self.kafka_security_protocol
+        tls = self.kafka_ssl_cafile is not None
+        if self.kafka_sasl_username is not None:
+            return "SASL_SSL" if tls else "SASL_PLAINTEXT"
+        return "SSL" if tls else "PLAINTEXT"
+
+    def kafka_security_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka clients (producer, consumer, admin)."""
+        protocol = self.kafka_protocol
+        options: dict[str, Any] = {"security_protocol": protocol}
+        if protocol.startswith("SASL"):
+            assert self.kafka_sasl_password is not None  # checked by the validator
+            options |= {
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
+            }
+        if protocol.endswith("SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            cafile = str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
+            options["ssl_context"] = create_ssl_context(cafile=cafile)
+        return options
+
+
+class ConnectionSettings(KafkaSecuritySettings):
+    """Where Kafka and PostgreSQL are (and how to log in to Kafka); defaults point at
+    `bizevents dev up`."""
 
     model_config = SettingsConfigDict(env_prefix="BIZEVENTS_", extra="ignore")
 
@@ -42,6 +111,10 @@ class ConnectionSettings(BaseSettings):
     # so Prometheus can reach it.
     metrics_host: str = "127.0.0.1"
 
+    def kafka_client_options(self) -> dict[str, Any]:
+        """bootstrap_servers plus the security options, for any aiokafka client."""
+        return {"bootstrap_servers": self.kafka_bootstrap, **self.kafka_security_options()}
+
 
 class DevSettings(ConnectionSettings):
     """`bizevents dev up|down|status`: the local Kafka and PostgreSQL servers."""
@@ -49,6 +122,8 @@ class DevSettings(ConnectionSettings):
     kafka_port: int = DEFAULT_KAFKA_PORT
     kafka_controller_port: int = DEFAULT_KAFKA_PORT + 1
     kafka_heap: str = "1g"
+    # SASL/SCRAM listeners and ACLs (`bizevents dev up --secure`).
+    kafka_secure: bool = False
     kafka_start_timeout: float = 90.0
     pg_port: int = DEFAULT_PG_PORT
     pg_user: str = "bizevents"

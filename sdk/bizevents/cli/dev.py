@@ -13,8 +13,10 @@ from ..settings import DevSettings
 app = typer.Typer(no_args_is_help=True, help="Start and stop the local Kafka and PostgreSQL.")
 
 
-def _servers() -> tuple[KafkaServer, PostgresServer]:
+def _servers(secure: bool = False) -> tuple[KafkaServer, PostgresServer]:
     settings = DevSettings()
+    if secure:
+        settings = settings.model_copy(update={"kafka_secure": True})
     return KafkaServer(settings), PostgresServer(settings)
 
 
@@ -25,18 +27,32 @@ def _fail(exc: BizEventsError) -> typer.Exit:
 
 def _print_env(kafka: KafkaServer, pg: PostgresServer) -> None:
     typer.echo(f"export BIZEVENTS_KAFKA_BOOTSTRAP={kafka.bootstrap}")
+    if kafka.secure:
+        # The password stays in its file: these lines may end up in a CI log.
+        admin = kafka.admin_settings()
+        typer.echo(f"export BIZEVENTS_KAFKA_SASL_MECHANISM={admin.kafka_sasl_mechanism}")
+        typer.echo(f"export BIZEVENTS_KAFKA_SASL_USERNAME={admin.kafka_sasl_username}")
+        typer.echo(f'export BIZEVENTS_KAFKA_SASL_PASSWORD="$(cat {kafka.admin_password_file})"')
     typer.echo(f"export BIZEVENTS_DATABASE_URL={pg.url}")
 
 
 @app.command()
-def up() -> None:
+def up(
+    secure: bool = typer.Option(
+        False,
+        "--secure",
+        help="Kafka with SASL/SCRAM-SHA-512 and ACLs (StandardAuthorizer); the admin is the "
+        "only super user. Use its own BIZEVENTS_STATE_DIR and ports beside a plain stack.",
+    ),
+) -> None:
     """Start both services (a second `up` is harmless) and print the connection settings."""
     try:
-        kafka, pg = _servers()
+        kafka, pg = _servers(secure)
         pg.start()
         typer.echo(f"postgres {pg.version()} up on {pg.url}", err=True)
         kafka.start()
-        typer.echo(f"kafka {kafka.version} up on {kafka.bootstrap}", err=True)
+        mode = " (SASL/SCRAM-SHA-512, ACLs)" if kafka.secure else ""
+        typer.echo(f"kafka {kafka.version} up on {kafka.bootstrap}{mode}", err=True)
     except BizEventsError as exc:
         raise _fail(exc) from exc
     _print_env(kafka, pg)
@@ -73,6 +89,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
             "pid": k.pid,
             "bootstrap": k.bootstrap,
             "version": k.version,
+            "secure": k.secure,
         },
         "postgres": {
             "running": p.running,

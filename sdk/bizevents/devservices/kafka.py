@@ -17,8 +17,8 @@ import uuid
 from dataclasses import dataclass
 
 from ..errors import ConfigurationError, ServiceError
-from ..settings import DevSettings
-from . import process
+from ..settings import ConnectionSettings, DevSettings
+from . import kafka_security, process
 
 HOST = "127.0.0.1"
 
@@ -29,6 +29,7 @@ class KafkaStatus:
     pid: int | None
     bootstrap: str
     version: str
+    secure: bool = False
 
 
 class KafkaServer:
@@ -44,6 +45,11 @@ class KafkaServer:
         self.config_file = self.home / "server.properties"
         # Put on the java command line so `down` can find strays of this state folder.
         self.marker = f"-Dbizevents.home={self.home}"
+        # Secured mode (SASL + ACLs) is chosen at `up --secure` and remembered by this file.
+        self.secure_marker = self.home / "secured"
+        self.secure = settings.kafka_secure or self.secure_marker.exists()
+        self.admin_password_file = self.home / "admin.password"
+        self.controller_password_file = self.home / "controller.password"
 
     @property
     def bootstrap(self) -> str:
@@ -58,6 +64,24 @@ class KafkaServer:
         if not match:
             raise ConfigurationError(f"{pom} has no <kafka.version> property")
         return match.group(1).strip()
+
+    def admin_settings(self) -> ConnectionSettings:
+        """Connection settings of the broker's admin (a super user when secured)."""
+        if not self.secure:
+            return ConnectionSettings(
+                kafka_bootstrap=self.bootstrap,
+                kafka_security_protocol="PLAINTEXT",
+                kafka_sasl_username=None,
+                kafka_sasl_password=None,
+            )
+        admin = kafka_security.load_or_create(self.admin_password_file, kafka_security.ADMIN)
+        return ConnectionSettings(
+            kafka_bootstrap=self.bootstrap,
+            kafka_security_protocol="SASL_PLAINTEXT",
+            kafka_sasl_mechanism=kafka_security.MECHANISM,
+            kafka_sasl_username=admin.username,
+            kafka_sasl_password=admin.password,
+        )
 
     # -- fetching ---------------------------------------------------------------------------
     def fetch(self) -> None:
@@ -95,19 +119,38 @@ class KafkaServer:
             raise ConfigurationError("Java 17+ is needed to run Kafka (install openjdk-17-jre)")
         return java
 
+    def _listener_lines(self) -> list[str]:
+        s = self.settings
+        if self.secure:
+            return kafka_security.server_properties(
+                HOST,
+                s.kafka_port,
+                s.kafka_controller_port,
+                kafka_security.load_or_create(self.admin_password_file, kafka_security.ADMIN),
+                kafka_security.load_or_create(
+                    self.controller_password_file, kafka_security.CONTROLLER
+                ),
+            )
+        return [
+            f"listeners=PLAINTEXT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.kafka_controller_port}",
+            f"advertised.listeners=PLAINTEXT://{HOST}:{s.kafka_port}",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "auto.create.topics.enable=true",
+        ]
+
     def _write_config(self) -> None:
         s = self.settings
-        self.config_file.write_text(
+        # Secured, the file holds the broker's own passwords: owner-only from the start.
+        kafka_security.write_private(
+            self.config_file,
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@{HOST}:{s.kafka_controller_port}",
-                    f"listeners=PLAINTEXT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.kafka_controller_port}",
-                    f"advertised.listeners=PLAINTEXT://{HOST}:{s.kafka_port}",
                     "controller.listener.names=CONTROLLER",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    *self._listener_lines(),
                     f"log.dirs={self.data}",
                     "num.partitions=3",
                     # A single node cannot meet the default replication factor of 3.
@@ -117,17 +160,25 @@ class KafkaServer:
                     "share.coordinator.state.topic.replication.factor=1",
                     # Test suites create many short-lived groups: join at once.
                     "group.initial.rebalance.delay.ms=0",
-                    "auto.create.topics.enable=true",
                     "delete.topic.enable=true",
                     "",
                 ]
-            )
+            ),
         )
 
     def _format_storage(self, java: str) -> None:
         if (self.data / "meta.properties").exists():
+            if self.secure and not self.secure_marker.exists():
+                raise ServiceError(
+                    f"the Kafka data under {self.data} belongs to an unsecured broker: "
+                    "run `bizevents dev down --wipe` first, or use another BIZEVENTS_STATE_DIR"
+                )
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        scram: list[str] = []
+        if self.secure:
+            admin = kafka_security.load_or_create(self.admin_password_file, kafka_security.ADMIN)
+            scram = ["--add-scram", kafka_security.format_scram_argument(admin)]
         result = subprocess.run(
             [
                 java,
@@ -139,6 +190,7 @@ class KafkaServer:
                 cluster_id,
                 "-c",
                 str(self.config_file),
+                *scram,
             ],
             capture_output=True,
             text=True,
@@ -146,6 +198,8 @@ class KafkaServer:
         )
         if result.returncode != 0:
             raise ServiceError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+        if self.secure:
+            self.secure_marker.touch()
 
     def running_pid(self) -> int | None:
         pid = process.read_pid(self.pid_file)
@@ -210,11 +264,13 @@ class KafkaServer:
         """Ready means a real metadata request succeeds, not merely an open port."""
         if not process.port_open(HOST, self.settings.kafka_port):
             return False
-        return asyncio.run(_metadata_ok(self.bootstrap))
+        return asyncio.run(_metadata_ok(self.admin_settings()))
 
     def wipe(self) -> None:
-        """Delete the broker's data (topics, offsets); the jars stay cached. Stop it first."""
+        """Delete the broker's data (topics, offsets, users; jars stay cached). Stop it first."""
         shutil.rmtree(self.data, ignore_errors=True)
+        for path in (self.secure_marker, self.admin_password_file, self.controller_password_file):
+            path.unlink(missing_ok=True)
 
     def stop(self) -> None:
         pid = process.read_pid(self.pid_file)
@@ -231,6 +287,7 @@ class KafkaServer:
             pid=pid,
             bootstrap=self.bootstrap,
             version=self.version,
+            secure=self.secure,
         )
 
 
@@ -247,10 +304,10 @@ def _raise_open_files_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def _metadata_ok(bootstrap: str) -> bool:
+async def _metadata_ok(settings: ConnectionSettings) -> bool:
     from aiokafka import AIOKafkaClient
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    client = AIOKafkaClient(**settings.kafka_client_options(), request_timeout_ms=3000)
     try:
         await asyncio.wait_for(client.bootstrap(), timeout=5)
         return bool(client.cluster.brokers())

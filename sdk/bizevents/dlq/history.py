@@ -85,7 +85,7 @@ class HistoryResult:
 
 async def group_topics(settings: DeadLetterSettings, group: str) -> list[str]:
     """The event topics the group has committed offsets on (bizevents' own topics excluded)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -113,7 +113,7 @@ async def replay_history(
     target = replay_topic(group)
     await ensure_topics(settings, [target])
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+        **settings.kafka_client_options(), group_id=None, enable_auto_commit=False
     )
     producer = replay_producer(settings)
     await consumer.start()

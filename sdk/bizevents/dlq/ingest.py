@@ -32,7 +32,7 @@ class DeadLetterIngester:
     def _consumer(self) -> AIOKafkaConsumer:
         s = self.settings
         return AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap,
+            **s.kafka_client_options(),
             group_id=s.dlq_ingester_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -15,7 +15,7 @@ from .settings import DeadLetterSettings
 def replay_producer(settings: DeadLetterSettings) -> AIOKafkaProducer:
     # Idempotent with acks=all: a retried send neither duplicates nor reorders a key's records.
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **settings.kafka_client_options(),
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
@@ -28,7 +28,7 @@ async def ensure_topics(settings: DeadLetterSettings, names: Iterable[str]) -> N
     wanted = set(names)
     if not wanted:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     await admin.start()
     try:
         missing = wanted - set(await admin.list_topics())

@@ -140,7 +140,7 @@ class Relay:
     async def _lead(self, conn: asyncpg.Connection) -> None:
         s = self.settings
         producer = make_producer(
-            s.kafka_bootstrap,
+            s,
             max_batch_size=1_000_000,
             compression_type=s.relay_compression,
             client_id=f"bizevents-relay-{self.schema}",

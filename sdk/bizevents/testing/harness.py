@@ -111,7 +111,7 @@ class TestEvents:
         if self.memory is None:
             await self._ensure_source_topics()
             self._producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True
+                **self.settings.kafka_client_options(), acks="all", enable_idempotence=True
             )
             await self._producer.start()
             await self.worker.start()
@@ -163,7 +163,7 @@ class TestEvents:
         wanted = {
             self._topic_of(t) for s in self.worker.router.subscriptions for t in s.event_types
         }
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(**self.settings.kafka_client_options())
         await admin.start()
         try:
             missing = wanted - set(await admin.list_topics())

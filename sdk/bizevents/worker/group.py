@@ -141,7 +141,7 @@ class GroupConsumer:
         for kind in RETRY_KINDS:
             RETRIES.labels(self.group, kind)
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **self.settings.kafka_client_options(),
             group_id=self.group,
             client_id=f"bizevents-worker-{self.group}",
             enable_auto_commit=False,

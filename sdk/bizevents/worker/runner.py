@@ -117,7 +117,7 @@ class Worker:
             store = DeadLetterStore(await self.pool(), self.settings.dlq_schema)
             await store.migrate()
             self.sink = store_sink(store)
-        self.producer = make_producer(self.settings.kafka_bootstrap, client_id="bizevents-worker")
+        self.producer = make_producer(self.settings, client_id="bizevents-worker")
         await self.producer.start()
         semaphore = asyncio.Semaphore(self.settings.concurrency)
         for name in self.group_names:
@@ -152,7 +152,7 @@ class Worker:
 
     async def _ensure_topics(self, group: GroupConsumer) -> None:
         """Create the group's retry, replay and dead-letter topics when missing."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**self.settings.kafka_client_options())
         await admin.start()
         try:
             partitions = self.settings.topic_partitions or await _widest(admin, group.source_topics)

@@ -1,0 +1,182 @@
+"""`bizevents kafka acl plan|apply` and `bizevents kafka user set|list|delete`.
+
+They run as the principal of BIZEVENTS_KAFKA_SASL_USERNAME / _PASSWORD, which must be a super
+user (the admin of `bizevents dev up --secure`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+import typer
+from aiokafka.errors import KafkaError
+
+from ..contracts import load_contracts
+from ..contracts.settings import ContractsSettings
+from ..errors import BizEventsError
+from ..security.acls import AclPlan, Derived, derive, plan
+from ..security.kafka_admin import KafkaAdmin
+
+app = typer.Typer(no_args_is_help=True, help="Kafka permissions derived from the contracts.")
+acl_app = typer.Typer(no_args_is_help=True, help="ACLs: one principal per app (User:<app>).")
+user_app = typer.Typer(no_args_is_help=True, help="SCRAM users (one per app).")
+app.add_typer(acl_app, name="acl")
+app.add_typer(user_app, name="user")
+
+PATH = typer.Argument(
+    None, help="Contracts folder or file (default: BIZEVENTS_CONTRACTS_PATH or ./contracts)."
+)
+PRINCIPALS = typer.Option(
+    [],
+    "--principal",
+    help="Also compare this principal's ACLs (e.g. User:oldapp, an app no contract names now).",
+)
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _clear_errors() -> Iterator[None]:
+    """One line on stderr and exit 1 for settings, contract and Kafka errors."""
+    try:
+        yield
+    except (BizEventsError, pydantic.ValidationError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from exc
+    except (KafkaError, OSError) as exc:
+        typer.secho(f"error: Kafka: {type(exc).__name__}: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from exc
+
+
+def _with_admin(settings: ContractsSettings, work: Callable[[KafkaAdmin], Awaitable[T]]) -> T:
+    async def go() -> T:
+        async with KafkaAdmin(settings) as admin:
+            return await work(admin)
+
+    return asyncio.run(go())
+
+
+def _compute(
+    path: Path | None, principals: list[str]
+) -> tuple[ContractsSettings, Derived, AclPlan]:
+    settings = ContractsSettings()
+    derived = derive(load_contracts(path or settings.contracts_path))
+    existing = _with_admin(settings, lambda admin: admin.describe_acls())
+    return settings, derived, plan(derived, existing, principals)
+
+
+def _show(result: AclPlan, derived: Derived, as_json: bool, remove: bool) -> None:
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "add": [a.to_dict() for a in result.add],
+                    "remove": [a.to_dict() for a in result.remove],
+                    "apps": sorted(derived.apps),
+                    "unpublishable": derived.unpublishable,
+                },
+                indent=2,
+            )
+        )
+        return
+    for event_type in derived.unpublishable:
+        typer.echo(f"note: {event_type} lists no publishers: only super users may write it")
+    for acl in result.add:
+        typer.secho(f"+ {acl}", fg=typer.colors.GREEN)
+    for acl in result.remove:
+        typer.secho(f"- {acl}", fg=typer.colors.RED)
+    if result.empty:
+        typer.echo(f"ACLs match the contracts ({len(derived.acls)} for {len(derived.apps)} apps)")
+    else:
+        typer.echo(f"{len(result.add)} to add, {len(result.remove)} to remove")
+        if result.remove and not remove:
+            typer.echo("removals are applied only with `bizevents kafka acl apply --remove`")
+
+
+@acl_app.command("plan")
+def acl_plan(
+    path: Path | None = PATH,
+    principal: list[str] = PRINCIPALS,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Show how the cluster's ACLs differ from the contracts (+ to add, - to remove)."""
+    with _clear_errors():
+        _, derived, result = _compute(path, principal)
+    _show(result, derived, as_json, remove=False)
+
+
+@acl_app.command("apply")
+def acl_apply(
+    path: Path | None = PATH,
+    principal: list[str] = PRINCIPALS,
+    remove: bool = typer.Option(
+        False, "--remove", help="Also delete ACLs the contracts no longer call for."
+    ),
+) -> None:
+    """Create the missing ACLs (idempotent); delete the extra ones only with --remove."""
+    with _clear_errors():
+        settings, derived, result = _compute(path, principal)
+        _show(result, derived, as_json=False, remove=remove)
+
+        async def go(admin: KafkaAdmin) -> None:
+            await admin.create_acls(result.add)
+            if remove:
+                await admin.delete_acls(result.remove)
+
+        _with_admin(settings, go)
+    removed = len(result.remove) if remove else 0
+    typer.echo(f"applied: {len(result.add)} added, {removed} removed")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    line = sys.stdin.readline().rstrip("\n")
+    if not line:
+        raise BizEventsError("no password on standard input")
+    return line
+
+
+@user_app.command("set")
+def user_set(
+    name: str = typer.Argument(..., help="The user (an app's name for its principal)."),
+    mechanism: str = typer.Option("SCRAM-SHA-512", "--mechanism"),
+) -> None:
+    """Create a SCRAM user or change its password (read from standard input, never an
+    argument, so it stays out of shell history and process lists)."""
+    with _clear_errors():
+        password = _read_password()
+        settings = ContractsSettings()
+        _with_admin(settings, lambda admin: admin.set_scram_user(name, password, mechanism))
+    typer.echo(f"user {name} set ({mechanism})")
+
+
+@user_app.command("delete")
+def user_delete(
+    name: str = typer.Argument(...),
+    mechanism: str = typer.Option("SCRAM-SHA-512", "--mechanism"),
+) -> None:
+    """Delete a SCRAM user's credential."""
+    with _clear_errors():
+        _with_admin(ContractsSettings(), lambda admin: admin.delete_scram_user(name, mechanism))
+    typer.echo(f"user {name} deleted")
+
+
+@user_app.command("list")
+def user_list(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """The SCRAM users and their mechanisms (never their credentials)."""
+    with _clear_errors():
+        users: dict[str, Any] = _with_admin(ContractsSettings(), lambda admin: admin.scram_users())
+    if as_json:
+        typer.echo(json.dumps(users, indent=2))
+        return
+    for user, mechanisms in sorted(users.items()):
+        typer.echo(f"{user}  {', '.join(mechanisms)}")

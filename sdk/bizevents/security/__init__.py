@@ -1,0 +1,1 @@
+"""Permissions enforced by Kafka and PostgreSQL, derived from the contracts."""

@@ -1,0 +1,219 @@
+"""ACLs derived from the contracts, enforced by a real Kafka (SASL/SCRAM + StandardAuthorizer)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    TopicAuthorizationFailedError,
+)
+from aiokafka.protocol.fetch import FetchRequest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from bizevents.cli import app as cli
+from bizevents.kafka import ensure_topics
+from bizevents.settings import ConnectionSettings
+
+from .conftest import SecureKafka, write_contracts
+
+pytestmark = pytest.mark.services
+
+runner = CliRunner()
+
+
+def bizevents(secure: SecureKafka, *args: str) -> Any:
+    result = runner.invoke(cli, list(args), env=secure.env(secure.admin))
+    return result
+
+
+def acl_plan(secure: SecureKafka, folder: Path) -> dict[str, Any]:
+    result = bizevents(secure, "kafka", "acl", "plan", str(folder), "--json")
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.stdout))
+
+
+def acl_apply(secure: SecureKafka, folder: Path, *extra: str) -> str:
+    result = bizevents(secure, "kafka", "acl", "apply", str(folder), *extra)
+    assert result.exit_code == 0, result.output
+    return str(result.stdout)
+
+
+async def produce(settings: ConnectionSettings, topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(
+        **settings.kafka_client_options(), acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    try:
+        await asyncio.wait_for(producer.send_and_wait(topic, value, key=b"k"), 30)
+    finally:
+        await producer.stop()
+
+
+async def read_one(settings: ConnectionSettings, topic: str, group: str) -> bytes:
+    """The first record of `topic`, read in consumer group `group` as `settings`' principal."""
+    consumer = AIOKafkaConsumer(
+        **settings.kafka_client_options(),
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        consumer.subscribe([topic])
+        record = await asyncio.wait_for(consumer.getone(), 30)
+        return bytes(record.value)
+    finally:
+        await consumer.stop()
+
+
+async def fetch_error(settings: ConnectionSettings, topic: str) -> int:
+    """Kafka's answer to a plain Fetch of partition 0 (0: records served, 29: not authorized).
+
+    A consumer only waits when its metadata says "not authorized"; the Fetch request shows the
+    broker's own refusal of the read.
+    """
+    client = AIOKafkaClient(**settings.kafka_client_options())
+    await client.bootstrap()
+    try:
+        request = FetchRequest(100, 1, 1_000_000, 0, [(topic, [(0, 0, 1_000_000)])])
+        response = await client.send(client.get_random_node(), request)
+        return int(response.topics[0][1][0][1])
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def domain(
+    tmp_path: Path,
+    secure_kafka: SecureKafka,
+    names: Callable[[str], str],
+    app_user: Callable[[str], ConnectionSettings],
+) -> dict[str, Any]:
+    """orders publishes OrderPlaced, billing subscribes; shipping is in no contract yet."""
+    apps = {a: names(a) for a in ("orders", "billing", "shipping")}
+    event_type = f"com.acme.{apps['orders'].replace('-', '')}.OrderPlaced.v1"
+    folder = write_contracts(
+        tmp_path / "contracts", "orders", {event_type: ([apps["orders"]], [apps["billing"]])}
+    )
+    asyncio.run(ensure_topics(secure_kafka.admin, [event_type]))
+    acl_apply(secure_kafka, folder)
+    return {
+        "folder": folder,
+        "topic": event_type,
+        "apps": apps,
+        "users": {role: app_user(name) for role, name in apps.items()},
+    }
+
+
+def test_plan_shows_the_diff_and_apply_is_idempotent(
+    tmp_path: Path, secure_kafka: SecureKafka, names: Callable[[str], str]
+) -> None:
+    pub, sub = names("pub"), names("sub")
+    event_type = f"com.acme.{pub.replace('-', '')}.Thing.v1"
+    folder = write_contracts(tmp_path / "c", "things", {event_type: ([pub], [sub])})
+
+    ours = {f"User:{pub}", f"User:{sub}"}
+
+    def mine(acls: list[dict[str, str]]) -> list[dict[str, str]]:
+        # The broker is shared by this session's tests: look at this test's principals only.
+        return [a for a in acls if a["principal"] in ours]
+
+    planned = mine(acl_plan(secure_kafka, folder)["add"])
+    wanted = {
+        (a["principal"], a["operation"], a["resource_type"], a["resource_name"]) for a in planned
+    }
+    assert (f"User:{pub}", "WRITE", "TOPIC", event_type) in wanted
+    assert (f"User:{sub}", "READ", "TOPIC", event_type) in wanted
+    assert (f"User:{sub}", "READ", "GROUP", sub) in wanted
+    assert (f"User:{sub}", "CREATE", "TOPIC", f"bizevents.retry.{sub}.") in wanted
+    # The publisher may not read its own event, the subscriber may not write it.
+    assert (f"User:{pub}", "READ", "TOPIC", event_type) not in wanted
+    assert (f"User:{sub}", "WRITE", "TOPIC", event_type) not in wanted
+    assert not any(a[0] == f"User:{pub}" and a[2] == "GROUP" for a in wanted)
+
+    acl_apply(secure_kafka, folder)
+    assert mine(acl_plan(secure_kafka, folder)["add"]) == []
+    assert "applied: 0 added" in acl_apply(secure_kafka, folder)  # idempotent
+
+    # The subscriber leaves the contract: its ACLs are to be removed, but only with --remove.
+    write_contracts(folder, "things", {event_type: ([pub], [])})
+    removals = mine(acl_plan(secure_kafka, folder)["remove"])
+    assert removals and {a["principal"] for a in removals} == {f"User:{sub}"}
+    text = bizevents(secure_kafka, "kafka", "acl", "plan", str(folder)).stdout
+    assert f"- User:{sub} ALLOW READ TOPIC {event_type}" in text
+    assert "only with `bizevents kafka acl apply --remove`" in acl_apply(secure_kafka, folder)
+    assert mine(acl_plan(secure_kafka, folder)["remove"]) == removals  # nothing was removed
+    acl_apply(secure_kafka, folder, "--remove")
+    after = acl_plan(secure_kafka, folder)
+    assert mine(after["add"]) == [] and mine(after["remove"]) == []
+
+
+async def test_publisher_writes_subscriber_reads_others_are_refused(
+    domain: dict[str, Any],
+) -> None:
+    users, topic = domain["users"], domain["topic"]
+    await produce(users["orders"], topic, b"placed")
+    assert await read_one(users["billing"], topic, group=domain["apps"]["billing"]) == b"placed"
+
+    # Not a subscriber: Kafka itself refuses the read.
+    refused = TopicAuthorizationFailedError.errno
+    assert await fetch_error(users["shipping"], topic) == refused
+    assert await fetch_error(users["billing"], topic) == 0
+    # A subscriber is not a publisher: Kafka refuses its write.
+    with pytest.raises(TopicAuthorizationFailedError):
+        await produce(users["billing"], topic, b"forged")
+    # The publisher cannot read what it publishes either (it is not a subscriber).
+    assert await fetch_error(users["orders"], topic) == refused
+
+
+async def test_an_app_cannot_join_another_apps_group(domain: dict[str, Any]) -> None:
+    users, topic, apps = domain["users"], domain["topic"], domain["apps"]
+    await produce(users["orders"], topic, b"placed")
+    # orders authenticates fine, but billing's consumer group is not orders' to join.
+    with pytest.raises(GroupAuthorizationFailedError):
+        await read_one(users["orders"], topic, group=apps["billing"])
+    with pytest.raises(GroupAuthorizationFailedError):
+        await read_one(users["orders"], topic, group=f"{apps['billing']}.audit")
+
+
+async def test_wrong_password_is_refused(domain: dict[str, Any]) -> None:
+    billing = domain["users"]["billing"]
+    wrong = billing.model_copy(update={"kafka_sasl_password": SecretStr("not-the-password")})
+    with pytest.raises(KafkaConnectionError):
+        await read_one(wrong, domain["topic"], group=domain["apps"]["billing"])
+
+
+def test_a_new_subscriber_reads_after_contract_change_and_apply(
+    domain: dict[str, Any], secure_kafka: SecureKafka
+) -> None:
+    users, topic, apps = domain["users"], domain["topic"], domain["apps"]
+    asyncio.run(produce(users["orders"], topic, b"placed"))
+    refused = TopicAuthorizationFailedError.errno
+    assert asyncio.run(fetch_error(users["shipping"], topic)) == refused
+
+    write_contracts(
+        domain["folder"], "orders", {topic: ([apps["orders"]], [apps["billing"], apps["shipping"]])}
+    )
+    out = acl_apply(secure_kafka, domain["folder"])
+    assert f"+ User:{apps['shipping']} ALLOW READ TOPIC {topic}" in out
+    assert asyncio.run(read_one(users["shipping"], topic, group=apps["shipping"])) == b"placed"
+
+
+def test_acl_commands_need_a_super_user(domain: dict[str, Any], secure_kafka: SecureKafka) -> None:
+    billing = domain["users"]["billing"]
+    result = runner.invoke(
+        cli, ["kafka", "acl", "plan", str(domain["folder"])], env=secure_kafka.env(billing)
+    )
+    assert result.exit_code == 1
+    assert "error: Kafka refused describing ACLs: ClusterAuthorizationFailedError" in result.output
+    assert "Traceback" not in result.output
