@@ -30,6 +30,10 @@ async def migrate(
 ) -> int:
     """Apply the missing steps (SQL with `{schema}` placeholders); returns the version applied."""
     schema = checked_identifier(schema)
+    if await _applied(conn, schema, component) == len(steps):
+        # Up to date: no DDL and no lock, so a role without CREATE rights (an app's, the
+        # relay's under `bizevents db roles`) starts too.
+        return len(steps)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"bizevents:{schema}")
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -53,3 +57,14 @@ async def migrate(
                 version,
             )
         return len(steps)
+
+
+async def _applied(conn: asyncpg.Connection, schema: str, component: str) -> int | None:
+    """The component's applied version, or None when the migrations table is not there."""
+    table = await conn.fetchval("SELECT to_regclass($1)::text", f"{schema}.bizevents_migrations")
+    if table is None:
+        return None
+    version = await conn.fetchval(
+        f"SELECT max(version) FROM {schema}.bizevents_migrations WHERE component = $1", component
+    )
+    return None if version is None else int(version)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import apps, broker, contracts, dev, dlq, kafka, relay, status, topics
+from . import apps, broker, contracts, db, dev, dlq, kafka, relay, status, topics
 from .worker import worker
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app.add_typer(broker.app, name="broker")
 app.add_typer(apps.app, name="apps")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(kafka.app, name="kafka")
+app.add_typer(db.app, name="db")
 app.command("replay")(dlq.replay_group)
 app.add_typer(relay.outbox_app, name="outbox")
 app.add_typer(topics.app, name="topics")
