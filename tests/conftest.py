@@ -129,3 +129,39 @@ def read_topic(services: Services):  # type: ignore[no-untyped-def]
         return got
 
     return read
+
+
+# -- the secrets scan ------------------------------------------------------------------------------
+# Every test's captured output (stdout, stderr, log records, failure reports) is scanned for the
+# secrets the suite handed out (tests/secrets_registry.py), as are the log files its child
+# processes wrote; a hit fails the session. tests/security/test_secrets_scan.py drives the
+# processes and commands most likely to leak one.
+_LEAKS: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    from secrets_registry import KNOWN, leaks
+
+    if not KNOWN:
+        return
+    texts = [content for _, content in report.sections]
+    if report.failed:
+        texts.append(report.longreprtext)
+    for text in texts:
+        for found in leaks(text):
+            _LEAKS.append(f"{report.nodeid} ({report.when}): {found}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from secrets_registry import LOG_FILES, leaks
+
+    for path in sorted(LOG_FILES):
+        if path.exists():
+            for found in leaks(path.read_text(errors="replace")):
+                _LEAKS.append(f"{path}: {found}")
+    if _LEAKS:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = "\n".join(f"  {leak}" for leak in _LEAKS)
+        if reporter is not None:
+            reporter.write_line(f"SECRETS LEAKED into the suite's output:\n{lines}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
