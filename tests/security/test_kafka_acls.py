@@ -217,3 +217,53 @@ def test_acl_commands_need_a_super_user(domain: dict[str, Any], secure_kafka: Se
     assert result.exit_code == 1
     assert "error: Kafka refused describing ACLs: ClusterAuthorizationFailedError" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_relay_as_the_app_cannot_write_another_apps_topic(
+    domain: dict[str, Any], secure_kafka: SecureKafka, db: Any, db_schema: str, db_url: str
+) -> None:
+    """A row in orders' outbox for a topic orders may not write (put there by hand, or left
+    over from before a contract change) stays in the outbox: Kafka refuses it, the rest goes."""
+    from bizevents.app import Events
+    from bizevents.outbox import OutgoingEvent
+    from bizevents.relay import Relay
+    from bizevents.settings import RelaySettings
+
+    users, topic, apps = domain["users"], domain["topic"], domain["apps"]
+    foreign = f"{topic}.foreign"
+    await ensure_topics(secure_kafka.admin, [foreign])
+    events = Events(app=apps["orders"], contracts=domain["folder"], outbox_schema=db_schema)
+    await events.migrate(db)
+    forged = events.build(topic, {"id": "forged"})
+    async with db.transaction():
+        await events.outbox.write(db, [OutgoingEvent(foreign, forged.envelope)])
+        await events.publish(db, topic, {"id": "legit"})
+
+    settings = RelaySettings(
+        **users["orders"].model_dump(exclude={"database_url"}),
+        database_url=db_url,
+        outbox_schema=db_schema,
+        relay_poll_interval=0.2,
+        relay_max_backoff=0.5,
+    )
+    relay = Relay(settings)
+    task = asyncio.create_task(relay.run())
+    try:
+        value = await read_one(users["billing"], topic, group=apps["billing"])
+        assert json.loads(value)["id"] == "legit"
+        await asyncio.sleep(1)  # a few more rounds: the forged row is refused each time
+        left = await db.fetch(f"SELECT topic, event_id::text FROM {db_schema}.outbox")
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 15)
+    assert [(r["topic"], r["event_id"]) for r in left] == [(foreign, forged.envelope.id)]
+    assert await fetch_error(secure_kafka.admin, foreign) == 0
+    consumer = AIOKafkaConsumer(**secure_kafka.admin.kafka_client_options())
+    await consumer.start()
+    try:
+        from aiokafka import TopicPartition
+
+        ends = await consumer.end_offsets([TopicPartition(foreign, p) for p in range(3)])
+    finally:
+        await consumer.stop()
+    assert sum(ends.values()) == 0  # nothing reached the foreign topic

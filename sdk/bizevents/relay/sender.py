@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 from aiokafka.partitioner import DefaultPartitioner
 
 from ..envelope import Envelope, Headers, Mode, binary_headers, to_kafka
@@ -98,12 +98,20 @@ class BatchSender:
             defaultdict(list)
         )
         partitions_of: dict[str, list[int]] = {}
+        # Topics this principal may not write (ACLs): only their rows wait, the others go.
+        refused: dict[str, tuple[BaseException, list[int]]] = {}
         for row in rows:
+            if row.topic in refused:
+                refused[row.topic][1].append(row.id)
+                continue
             record = row.to_kafka(self.mode)
             partitions = partitions_of.get(row.topic)
             if partitions is None:
                 try:
                     partitions = sorted(await self.producer.partitions_for(row.topic))
+                except TopicAuthorizationFailedError as exc:
+                    refused[row.topic] = (exc, [row.id])
+                    continue
                 except KafkaError as exc:  # no metadata (Kafka down): nothing of this batch goes
                     return SendResult(sent=[], failed=[([r.id for r in rows], exc)])
                 partitions_of[row.topic] = partitions
@@ -114,7 +122,7 @@ class BatchSender:
             *(self._send_partition(t, p, items) for (t, p), items in groups.items()),
             return_exceptions=True,
         )
-        outcome = SendResult(sent=[], failed=[])
+        outcome = SendResult(sent=[], failed=[(ids, exc) for exc, ids in refused.values()])
         for items, result in zip(groups.values(), results, strict=True):
             if isinstance(result, BaseException):
                 outcome.failed.append(([row.id for row, _ in items], result))
