@@ -71,6 +71,7 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
         kafka_controller_port=_free_port(),
         kafka_secure=True,
         kafka_heap="512m",
+        kafka_start_timeout=240,  # a loaded CI machine
     )
     server = KafkaServer(settings)
     cached = KafkaServer(shared).libs

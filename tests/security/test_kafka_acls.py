@@ -26,7 +26,8 @@ from bizevents.settings import ConnectionSettings
 
 from .conftest import SecureKafka, write_contracts
 
-pytestmark = pytest.mark.services
+# The first test also starts the secured broker; all of it must tolerate a loaded machine.
+pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 
 runner = CliRunner()
 
@@ -267,3 +268,43 @@ async def test_relay_as_the_app_cannot_write_another_apps_topic(
     finally:
         await consumer.stop()
     assert sum(ends.values()) == 0  # nothing reached the foreign topic
+
+
+def test_user_commands_take_the_password_on_stdin(
+    secure_kafka: SecureKafka, names: Callable[[str], str]
+) -> None:
+    import secrets as pysecrets
+
+    from secrets_registry import remember_secret
+
+    name = names("crm")
+    password = remember_secret("pw-" + pysecrets.token_urlsafe(16))
+    env = secure_kafka.env(secure_kafka.admin)
+    set_ = runner.invoke(cli, ["kafka", "user", "set", name], input=password + "\n", env=env)
+    assert set_.exit_code == 0, set_.output
+    assert password not in set_.output
+    listed = runner.invoke(cli, ["kafka", "user", "list", "--json"], env=env)
+    assert json.loads(listed.stdout)[name] == ["SCRAM-SHA-512"]
+
+    login = ConnectionSettings(
+        kafka_bootstrap=secure_kafka.bootstrap,
+        kafka_sasl_username=name,
+        kafka_sasl_password=SecretStr(password),
+    )
+
+    async def can_log_in() -> bool:
+        client = AIOKafkaClient(**login.kafka_client_options())
+        try:
+            await client.bootstrap()
+        except KafkaConnectionError:
+            return False
+        finally:
+            await client.close()
+        return True
+
+    assert asyncio.run(can_log_in())
+    deleted = runner.invoke(cli, ["kafka", "user", "delete", name], env=env)
+    assert deleted.exit_code == 0, deleted.output
+    assert not asyncio.run(can_log_in())
+    empty = runner.invoke(cli, ["kafka", "user", "set", name], input="", env=env)
+    assert empty.exit_code == 1 and "no password on standard input" in empty.output

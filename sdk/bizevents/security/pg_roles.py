@@ -119,7 +119,12 @@ async def plan_roles(conn: asyncpg.Connection, apps: Iterable[str]) -> RolesPlan
 
     for role in [RELAY_ROLE, *(r for d in dbs for r in (d.role, d.worker_role))]:
         if not await _role_exists(conn, role):
-            add(Change(f"role {role}", f"CREATE ROLE {_q(role)} LOGIN"))
+            # Roles are cluster-wide: another apply may create the same one meanwhile.
+            create = (
+                f"DO $$ BEGIN CREATE ROLE {_q(role)} LOGIN; "
+                "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+            )
+            add(Change(f"role {role}", create))
     for d in dbs:
         both = await _role_exists(conn, d.worker_role) and await _role_exists(conn, d.role)
         member = both and await conn.fetchval(
@@ -184,7 +189,7 @@ async def apply_roles(
     plan = await plan_roles(conn, apps)
     async with conn.transaction():
         for change in plan.changes:
-            if change.sql.startswith("CREATE ROLE"):
+            if change.what.startswith("role "):
                 await conn.execute(change.sql)
         for d in dbs:
             await migrate_outbox(conn, d.schema)
