@@ -106,9 +106,7 @@ async def _cluster(
 
     from ..ops import topicadmin
 
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000
-    )
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=15000)
     await admin.start()
     try:
         brokers = await topicadmin.broker_count(admin)
@@ -248,7 +246,7 @@ def apply_command(
                 raise _fail("changes need confirmation: run with --yes")
             if not typer.confirm("Apply these changes?"):
                 return None
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**settings.kafka_client_options())
         await admin.start()
         try:
             return await topicadmin.apply(admin, todo, overrides)
