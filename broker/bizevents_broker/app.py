@@ -19,6 +19,7 @@ from bizevents.contracts import load_contracts
 from bizevents.contracts.registry import Registry
 from bizevents.dlq import DeadLetterStore
 from bizevents.logging import get_logger
+from bizevents.mesh import Naming
 from bizevents.relay import Relay
 from bizevents.settings import RelaySettings
 from bizevents.webhooks import AddressPolicy, WebhookDispatcher
@@ -78,6 +79,7 @@ async def open_gateway(settings: BrokerSettings, registry: Registry) -> Gateway:
         pool_size=settings.gateway_pool_size,
         kafka_bootstrap=settings.kafka_bootstrap,
         webhook_policy=AddressPolicy(settings.gateway_webhook_allow),
+        naming=Naming(settings.space, settings.mendix_topic_prefix),
     )
 
 
@@ -96,7 +98,10 @@ def webhook_dispatcher(settings: BrokerSettings, gateway: Gateway) -> WebhookDis
     dispatcher = WebhookDispatcher(
         GatewayWebhooks(gateway),
         WorkerSettings(
-            kafka_bootstrap=settings.kafka_bootstrap, database_url=settings.database_url
+            kafka_bootstrap=settings.kafka_bootstrap,
+            database_url=settings.database_url,
+            space=settings.space,
+            mendix_topic_prefix=settings.mendix_topic_prefix,
         ),
         policy=gateway.webhook_policy,
         timeout=settings.gateway_webhook_timeout,

@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bizevents.contracts import ContractSet, load_contract_texts
 from bizevents.contracts.registry import Registry
+from bizevents.mesh import Naming
 from bizevents.relay import Relay
 from bizevents.settings import RelaySettings
 from bizevents.webhooks import AddressPolicy
@@ -140,6 +141,7 @@ async def gateway_env(
     shop: Shop,
     limits: Limits,
     webhook_policy: AddressPolicy | None = None,
+    naming: Naming | None = None,
     **settings: Any,
 ) -> AsyncIterator[Env]:
     suffix = uuid.uuid4().hex[:10]
@@ -153,6 +155,7 @@ async def gateway_env(
         limits=limits,
         kafka_bootstrap=services.kafka_bootstrap,
         webhook_policy=webhook_policy,
+        naming=naming,
     )
     broker_settings = BrokerSettings(
         registry_schema=registry_schema, gateway_schema=schema, gateway_relay=False, **settings

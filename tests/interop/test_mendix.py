@@ -271,3 +271,18 @@ async def test_the_in_memory_harness_runs_mendix_subscribers_in_a_space(
         assert t.handled(ORDER_PLACED)
         assert not t.dead_letters()
     assert seen == [(ORDER_PLACED, f"businessevents.{ORDER_CHANNEL}.prod")]
+
+
+def test_changing_the_mesh_or_a_mendix_event_name_is_breaking() -> None:
+    from bizevents.contracts import diff_contracts
+
+    result = import_asyncapi(
+        MENDIX / "ShopEventsService.yaml", ImportOptions(service="shop", mesh="mendix")
+    )
+    before = load_contract_texts({"shop.yaml": result.text})
+    renamed = result.text.replace("name: OrderPlaced", "name: OrderWasPlaced")
+    native = result.text.replace("  x-bizevents-mesh: mendix\n", "")
+    for text, rule in ((renamed, "wire-name-changed"), (native, "mesh-changed")):
+        changes = diff_contracts(before, load_contract_texts({"shop.yaml": text})).changes
+        found = [c for c in changes if c.rule == rule]
+        assert found and all(all(c.breaking.values()) for c in found), changes

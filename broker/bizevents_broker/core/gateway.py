@@ -24,6 +24,7 @@ from bizevents.errors import (
     UnknownEventTypeError,
 )
 from bizevents.logging import get_logger
+from bizevents.mesh import Naming
 from bizevents.migrations import checked_identifier
 from bizevents.outbox import OutboxWriter, OutgoingEvent
 from bizevents.webhooks import AddressPolicy, new_secret
@@ -86,8 +87,11 @@ class Gateway:
         admin_token: str | None = None,
         kafka_bootstrap: str = "127.0.0.1:19092",
         webhook_policy: AddressPolicy | None = None,
+        naming: Naming | None = None,
     ) -> None:
         self.pool = pool
+        # The space's topic and consumer-group names (BIZEVENTS_SPACE), Mendix topics too.
+        self.naming = naming or Naming()
         self.schema = checked_identifier(schema)
         self.contracts = contracts
         self.limits = limits or Limits()
@@ -96,7 +100,9 @@ class Gateway:
         self.rate_limiter = RateLimiter(self.limits.rate, self.limits.burst)
         self.subscriptions = SubscriptionStore(self.schema)
         self.kafka_bootstrap = kafka_bootstrap
-        self.pull = PullSessions(kafka_bootstrap, session_idle=self.limits.session_idle)
+        self.pull = PullSessions(
+            kafka_bootstrap, session_idle=self.limits.session_idle, naming=self.naming
+        )
         self._reaper: asyncio.Task[None] | None = None
         self.webhook_policy = webhook_policy or AddressPolicy()
         # Called after a webhook subscription changed (the dispatcher reconciles at once).
@@ -127,6 +133,7 @@ class Gateway:
         pool_size: int = 10,
         kafka_bootstrap: str = "127.0.0.1:19092",
         webhook_policy: AddressPolicy | None = None,
+        naming: Naming | None = None,
     ) -> Gateway:
         """A pool on `database_url` and the gateway's tables migrated; `close()` when done."""
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=pool_size)
@@ -144,6 +151,7 @@ class Gateway:
             admin_token=admin_token,
             kafka_bootstrap=kafka_bootstrap,
             webhook_policy=webhook_policy,
+            naming=naming,
         )
         gateway._reaper = asyncio.create_task(gateway._reap_idle_sessions())
         return gateway
@@ -265,6 +273,7 @@ class Gateway:
                         max_payload_bytes=self.limits.max_event_bytes,
                         event_id=event.id,
                         time=event.time,
+                        naming=self.naming,
                     )
                 )
             except PayloadValidationError as exc:
@@ -363,7 +372,12 @@ class Gateway:
         start = check_start(start)
         subscription_id = str(uuid.uuid4())
         group = Subscription(subscription_id, principal.app, kind, (), start).group
-        await initialize_group(self.kafka_bootstrap, group, [c.topic for c in contracts], start)
+        await initialize_group(
+            self.kafka_bootstrap,
+            self.naming.scoped(group),
+            [self.naming.topic_of(c) for c in contracts],
+            start,
+        )
         async with self.connection() as conn:
             return await self.subscriptions.create(
                 conn, principal, kind, event_types, start, config or {}, subscription_id
@@ -463,7 +477,8 @@ class Gateway:
         subscription = await self.subscription(principal, subscription_id, "pull")
         # Permission is checked on every fetch: a revoked grant stops delivery at once.
         contracts = check_types(principal, await self.contracts.current(), subscription.event_types)
-        pulled = await self.pull.session(subscription, session, [c.topic for c in contracts])
+        topics = [self.naming.topic_of(c) for c in contracts]
+        pulled = await self.pull.session(subscription, session, topics)
         return await pulled.fetch(max_events, wait)
 
     async def commit(

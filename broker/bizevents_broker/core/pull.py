@@ -34,6 +34,7 @@ from aiokafka.errors import KafkaError
 from bizevents.envelope import JSON, format_time, from_kafka
 from bizevents.errors import EnvelopeError
 from bizevents.logging import get_logger
+from bizevents.mesh import Naming
 
 from .errors import ErrorKind, GatewayError
 from .subscriptions import Subscription
@@ -188,9 +189,15 @@ class PullSessions:
     """The open sessions of this broker process; idle ones are closed by `reap()`."""
 
     def __init__(
-        self, bootstrap: str, *, session_idle: float = 60.0, max_sessions: int = 200
+        self,
+        bootstrap: str,
+        *,
+        session_idle: float = 60.0,
+        max_sessions: int = 200,
+        naming: Naming | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.naming = naming or Naming()
         self.session_idle = session_idle
         self.max_sessions = max_sessions
         self._sessions: dict[tuple[str, str], PullSession] = {}
@@ -213,7 +220,7 @@ class PullSessions:
                 )
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap,
-                group_id=subscription.group,
+                group_id=self.naming.scoped(subscription.group),
                 client_id=f"bizevents-pull-{name}",
                 enable_auto_commit=False,
                 # The start was committed at creation (cursors.py): a partition without offsets

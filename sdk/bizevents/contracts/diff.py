@@ -133,6 +133,7 @@ def diff_event(old: EventContract, new: EventContract) -> list[Change]:
     for attr, breaking in (
         ("topic", True),
         ("key_field", True),
+        ("mesh", True),  # another mesh is another topic name and wire format
         ("source", False),
         ("compatibility", False),
         ("publishers", False),
@@ -158,6 +159,20 @@ def diff_event(old: EventContract, new: EventContract) -> list[Change]:
                     new=_plain(b),
                 )
             )
+    if "mendix" in (old.mesh, new.mesh) and old.message != new.message:
+        # In the Mendix mesh the message name travels as ce_type: consumers match on it.
+        changes.append(
+            Change(
+                new.event_type,
+                "wire-name-changed",
+                f"Mendix event name (ce_type) changed from {old.message!r} to {new.message!r} "
+                "(consumers depend on it)",
+                rule="wire-name-changed",
+                breaking=dict(_ALWAYS),
+                old=old.message,
+                new=new.message,
+            )
+        )
     changes.extend(diff_schema(new.event_type, old.schema, new.schema))
     return changes
 
