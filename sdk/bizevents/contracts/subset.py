@@ -8,6 +8,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from . import regex
+from .normalize import normalize
 from .refs import join
 from .schemalogic import (
     ANNOTATIONS,
@@ -19,6 +21,7 @@ from .schemalogic import (
     matches,
     merge,
     num,
+    small_domain,
     types_of,
     upper_bound,
 )
@@ -45,6 +48,7 @@ class Subset:
         self.keep: list[Any] = []
         self.steps = [0]  # shared with trial probes
         self.canons: dict[int, str] = {}  # id -> canonical text, for objects kept alive
+        self.normal: dict[tuple[int, int], Any] = {}  # (id, root id) -> normal form, kept alive
 
     def run(self) -> list[Violation]:
         self.check(self.sub_root, self.sup_root, "", 0, ())
@@ -104,20 +108,51 @@ class Subset:
         probe.keep = self.keep
         probe.steps = self.steps
         probe.canons = self.canons
+        probe.normal = self.normal
         probe.check(sub, sup, ptr, depth, ())
         return probe.found
 
-    def valid(self, value: Any, schema: Any, root: Any) -> bool:
+    def valid(self, value: Any, schema: Any, root: Any) -> bool | None:
+        """Whether `value` is valid under `schema` (refs resolved in `root`); None when that
+        cannot be told (an unresolvable ref and the like)."""
         if isinstance(schema, bool):
             return schema
+        if not isinstance(schema, dict):
+            return None
         wrapper = dict(schema)
         for defs in ("$defs", "definitions"):
             if isinstance(root, dict) and defs in root and defs not in wrapper:
                 wrapper[defs] = root[defs]
         try:
             return bool(Draft202012Validator(wrapper).is_valid(value))
-        except Exception:  # unresolvable refs and the like: cannot prove validity
-            return False
+        except Exception:
+            return None
+
+    def maybe_valid(self, value: Any, schema: Any) -> bool | None:
+        """For disjointness across the two schemas: True if valid under either root's refs,
+        None if either cannot tell, False only when both say invalid."""
+        answers = {
+            self.valid(value, schema, self.sub_root),
+            self.valid(value, schema, self.sup_root),
+        }
+        return True if True in answers else None if None in answers else False
+
+    def norm(self, schema: Any, root: Any) -> Any:
+        """normalize(), memoised by identity so that recursive schemas stay recognisable."""
+        if not isinstance(schema, dict):
+            return schema
+        # Keyed by root too: one object may sit in both schemas, its refs meaning different
+        # things in each.
+        key = (id(schema), id(root))
+        if key not in self.normal:
+            self.keep.append(schema)
+            self.normal[key] = normalize(
+                schema,
+                lambda s: self.deref(s, root, ""),
+                lambda v, s: self.valid(v, s, root),
+                implied=root is self.sub_root and root is not self.sup_root,
+            )
+        return self.normal[key]
 
     def canon(self, schema: Any) -> str:
         """_canon, memoised: equality tests would otherwise re-serialise whole subtrees."""
@@ -140,8 +175,8 @@ class Subset:
         if depth > MAX_DEPTH:
             self.unproven(ptr, "too-deep", f"schemas nested deeper than {MAX_DEPTH} levels")
             return
-        sub = self.deref(sub, self.sub_root, ptr)
-        sup = self.deref(sup, self.sup_root, ptr)
+        sub = self.norm(self.deref(sub, self.sub_root, ptr), self.sub_root)
+        sup = self.norm(self.deref(sup, self.sup_root, ptr), self.sup_root)
         if sub is False or sup is True or sup == {}:
             return
         if sub is True:
@@ -185,10 +220,17 @@ class Subset:
                 merged = merge(merged, member) if merged is not False else False
             self.check(merged, sup, ptr, depth + 1, exclusive_of)
             return
-        # Finite sub: exact, value by value.
+        # Finite sub: exact, value by value (small integer ranges and booleans count as finite
+        # where the sup side lists values or branches).
         values = finite(sub)
+        if values is None and finite(sup) is not None:
+            values = small_domain(sub)
         if values is not None:
             self.check_values(sub, sup, values, ptr)
+            return
+        domain = small_domain(sub) if isinstance(sup.get("anyOf", sup.get("oneOf")), list) else None
+        if domain is not None:
+            self.check_domain(sub, sup, domain, ptr)
             return
         if finite(sup) is not None:
             word = "const" if "const" in sup else "enum"
@@ -219,10 +261,12 @@ class Subset:
         self.check_plain(sub, sup, ptr, depth)
 
     def check_values(self, sub: Mapping[str, Any], sup: Any, values: list[Any], ptr: str) -> None:
+        # A value that cannot be validated counts as valid under sub and invalid under sup.
         rejected = [
             v
             for v in values
-            if self.valid(v, sub, self.sub_root) and not self.valid(v, sup, self.sup_root)
+            if self.valid(v, sub, self.sub_root) is not False
+            and self.valid(v, sup, self.sup_root) is not True
         ]
         if rejected:
             word = "const" if "const" in sub else "enum"
@@ -231,8 +275,29 @@ class Subset:
                 join(ptr, word),
                 "const-changed" if both_const else f"{word}-narrowed",
                 "const-changed" if both_const else f"{word}-widened",
-                f"value(s) {rejected!r} valid under the {self.sub_name} schema are "
+                f"value(s) {rejected[:5]!r} valid under the {self.sub_name} schema are "
                 f"rejected by the {self.sup_name} one",
+            )
+
+    def check_domain(
+        self, sub: Mapping[str, Any], sup: Mapping[str, Any], values: list[Any], ptr: str
+    ) -> None:
+        """A sub side of few values (small integer range, booleans, null) against branches:
+        value by value, which also covers a range split over several branches."""
+        word = "anyOf" if "anyOf" in sup else "oneOf"
+        rejected = [
+            v
+            for v in values
+            if self.valid(v, sub, self.sub_root) is not False
+            and self.valid(v, sup, self.sup_root) is not True
+        ]
+        if rejected:
+            self.fail(
+                join(ptr, word),
+                f"{word}-narrowed",
+                f"{word}-widened",
+                f"value(s) {rejected[:5]!r} valid under the {self.sub_name} schema are rejected "
+                f"by the {self.sup_name} {word}",
             )
 
     def check_branches(
@@ -245,7 +310,10 @@ class Subset:
         depth: int,
         exclusive_of: tuple[Any, ...],
     ) -> None:
-        merged = [merge(base, self.deref(b, self.sup_root, ptr)) for b in branches]
+        merged = [
+            self.norm(merge(base, self.deref(b, self.sup_root, ptr)), self.sup_root)
+            for b in branches
+        ]
         trials = [self.trial(sub, b, join(ptr, word, i), depth + 1) for i, b in enumerate(merged)]
         fitting = [i for i, t in enumerate(trials) if not t]
         if not fitting:
@@ -263,7 +331,7 @@ class Subset:
             chosen = fitting[0]
             theirs = {canon(o) for o in exclusive_of}
             for k, other in enumerate(merged):
-                if k == chosen or canon(other) in theirs or disjoint(sub, other):
+                if k == chosen or canon(other) in theirs or disjoint(sub, other, self.maybe_valid):
                     continue
                 self.unproven(
                     join(ptr, "oneOf", k),
@@ -289,6 +357,8 @@ class Subset:
         for word in sorted(set(sup) - HANDLED - ANNOTATIONS):
             if canon(sub.get(word)) != canon(sup.get(word)) and not word.startswith("x-"):
                 self.unproven(join(ptr, word), f"{word}-changed", f"{word!r} differs")
+        if "not" in sup and canon(sub.get("not")) != canon(sup["not"]):
+            self.check_not(sub, sup, ptr, depth)
         if "string" in common:
             self.check_string(sub, sup, ptr)
         if common & {"number", "integer"}:
@@ -315,25 +385,63 @@ class Subset:
                 f"{'absent' if mine is None else mine} in the {self.sub_name}",
             )
 
+    def check_not(
+        self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str, depth: int
+    ) -> None:
+        """sup says `not X`: fine when no sub instance can match X, or when sub excludes a
+        superset of X itself."""
+        excluded = self.deref(sup["not"], self.sup_root, ptr)
+        if disjoint(sub, excluded, self.maybe_valid):
+            return
+        if "not" in sub and '"$ref"' not in canon(sub["not"]) + canon(excluded):
+            own = self.deref(sub["not"], self.sub_root, ptr)
+            # X ⊆ own exclusion: the sub side already rejects everything X matches.
+            probe = Subset(excluded, own, sup_is_new=True)
+            probe.steps = self.steps
+            if not probe.run():
+                return
+        self.unproven(join(ptr, "not"), "not-changed", "'not' differs")
+
+    def check_pattern(self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str) -> None:
+        proven, why = regex.includes(
+            sub.get("pattern") if isinstance(sub.get("pattern"), str) else None,
+            sup["pattern"],
+            sub.get("minLength", 0) if isinstance(sub.get("minLength"), int) else 0,
+            sub.get("maxLength") if isinstance(sub.get("maxLength"), int) else None,
+        )
+        if proven:
+            return
+        if why.startswith("cannot decide") or ("pattern" not in sub and why == "no"):
+            self.unproven(
+                join(ptr, "pattern"),
+                "pattern-changed" if "pattern" in sub else "pattern-added",
+                f"pattern {sup['pattern']!r} in the {self.sup_name} schema: {why}"
+                if "pattern" not in sub
+                else f"pattern changed from {sub['pattern']!r} to {sup['pattern']!r}"
+                if self.sup_is_new
+                else f"pattern changed from {sup['pattern']!r} to {sub['pattern']!r}",
+            )
+        elif "pattern" in sub:
+            self.fail(
+                join(ptr, "pattern"),
+                "pattern-changed",
+                "pattern-changed",
+                f"the {self.sub_name} pattern {sub['pattern']!r} accepts strings the "
+                f"{self.sup_name} pattern {sup['pattern']!r} refuses: {why}",
+            )
+        else:
+            self.fail(
+                join(ptr, "pattern"),
+                "pattern-added",
+                "pattern-removed",
+                f"the {self.sup_name} schema requires pattern {sup['pattern']!r}",
+            )
+
     def check_string(self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str) -> None:
         self.bound(sub, sup, ptr, "minLength", lower=True)
         self.bound(sub, sup, ptr, "maxLength", lower=False)
         if "pattern" in sup and sub.get("pattern") != sup["pattern"]:
-            if "pattern" in sub:
-                self.unproven(
-                    join(ptr, "pattern"),
-                    "pattern-changed",
-                    f"pattern changed from {sub['pattern']!r} to {sup['pattern']!r}"
-                    if self.sup_is_new
-                    else f"pattern changed from {sup['pattern']!r} to {sub['pattern']!r}",
-                )
-            else:
-                self.fail(
-                    join(ptr, "pattern"),
-                    "pattern-added",
-                    "pattern-removed",
-                    f"the {self.sup_name} schema requires pattern {sup['pattern']!r}",
-                )
+            self.check_pattern(sub, sup, ptr)
         if "format" in sup and sub.get("format") != sup["format"]:
             self.fail(
                 join(ptr, "format"),
@@ -384,7 +492,8 @@ class Subset:
     ) -> None:
         self.bound(sub, sup, ptr, "minItems", lower=True)
         self.bound(sub, sup, ptr, "maxItems", lower=False)
-        if sup.get("uniqueItems") and not sub.get("uniqueItems"):
+        limit = sub.get("maxItems") if isinstance(sub.get("maxItems"), int) else None
+        if sup.get("uniqueItems") and not sub.get("uniqueItems") and (limit is None or limit > 1):
             self.fail(
                 join(ptr, "uniqueItems"),
                 "uniqueItems-added",
@@ -393,11 +502,53 @@ class Subset:
             )
         sub_prefix, sup_prefix = sub.get("prefixItems") or [], sup.get("prefixItems") or []
         sub_rest, sup_rest = sub.get("items", True), sup.get("items", True)
-        for i in range(max(len(sub_prefix), len(sup_prefix))):
+        positions = max(len(sub_prefix), len(sup_prefix))
+        # Positions at or past the sub side's maxItems never hold an item.
+        for i in range(positions if limit is None else min(positions, limit)):
             a = sub_prefix[i] if i < len(sub_prefix) else sub_rest
             b = sup_prefix[i] if i < len(sup_prefix) else sup_rest
             self.check(a, b, join(ptr, "prefixItems", i), depth + 1, ())
-        self.check(sub_rest, sup_rest, join(ptr, "items"), depth + 1, ())
+        if limit is None or limit > positions:
+            self.check(sub_rest, sup_rest, join(ptr, "items"), depth + 1, ())
+        contains = ("contains", "minContains", "maxContains")
+        if "contains" in sup and any(canon(sub.get(w)) != canon(sup.get(w)) for w in contains):
+            self.check_contains(sub, sup, ptr, depth, limit)
+
+    def check_contains(
+        self,
+        sub: Mapping[str, Any],
+        sup: Mapping[str, Any],
+        ptr: str,
+        depth: int,
+        limit: int | None,
+    ) -> None:
+        least = sup.get("minContains", 1)
+        most = sup.get("maxContains")
+        where = join(ptr, "contains")
+        if most is not None and (limit is None or limit > most):
+            self.unproven(where, "contains-changed", "maxContains cannot be proven")
+            return
+        if least == 0:
+            return
+        own_least = sub.get("minContains", 1)
+        if (
+            "contains" in sub
+            and own_least >= least
+            and not self.trial(sub["contains"], sup["contains"], where, depth + 1)
+        ):
+            return
+        # Every item fits the sup side's `contains` and there are enough items.
+        if sub.get("minItems", 0) >= least:
+            items = [*(sub.get("prefixItems") or []), sub.get("items", True)]
+            if not any(self.trial(item, sup["contains"], where, depth + 1) for item in items):
+                return
+        self.fail(
+            where,
+            "contains-added",
+            "contains-removed",
+            f"the {self.sup_name} schema requires {least} item(s) matching 'contains', the "
+            f"{self.sub_name} does not ensure it",
+        )
 
     def check_object(
         self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str, depth: int
@@ -405,6 +556,12 @@ class Subset:
         self.bound(sub, sup, ptr, "minProperties", lower=True)
         self.bound(sub, sup, ptr, "maxProperties", lower=False)
         sub_req, sup_req = set(sub.get("required", [])), set(sup.get("required", []))
+        if "dependentRequired" in sup:
+            self.check_dependent_required(sub, sup, ptr)
+        if "propertyNames" in sup and canon(sub.get("propertyNames")) != canon(
+            sup["propertyNames"]
+        ):
+            self.check_property_names(sub, sup, ptr, depth)
         for name in sorted(sup_req - sub_req):
             self.fail(
                 join(ptr, "required"),
@@ -471,3 +628,47 @@ class Subset:
             )
         elif sub_add is not False and sup_add is not True:
             self.check(sub_add, sup_add, join(ptr, "additionalProperties"), depth + 1, ())
+
+    def check_dependent_required(
+        self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str
+    ) -> None:
+        props = sub.get("properties") or {}
+        closed = sub.get("additionalProperties", True) is False and not sub.get("patternProperties")
+        required = set(sub.get("required", []))
+        own = sub.get("dependentRequired") or {}
+        for name, needs in (sup.get("dependentRequired") or {}).items():
+            absent = props.get(name, not closed) is False
+            if absent or set(needs) <= required | set(own.get(name, [])):
+                continue
+            self.fail(
+                join(ptr, "dependentRequired", name),
+                "dependentRequired-changed",
+                "dependentRequired-changed",
+                f"with {name!r} present the {self.sup_name} schema requires {sorted(needs)}, "
+                f"the {self.sub_name} does not",
+            )
+
+    def check_property_names(
+        self, sub: Mapping[str, Any], sup: Mapping[str, Any], ptr: str, depth: int
+    ) -> None:
+        where = join(ptr, "propertyNames")
+        wanted = sup["propertyNames"]
+        if "propertyNames" in sub:
+            own = self.deref(sub["propertyNames"], self.sub_root, ptr)
+            names: Any = merge({"type": "string"}, own) if isinstance(own, Mapping) else own
+            self.check(names, wanted, where, depth + 1, ())
+            return
+        if sub.get("additionalProperties", True) is not False:
+            self.check({"type": "string"}, wanted, where, depth + 1, ())
+            return
+        for pattern in sub.get("patternProperties") or {}:
+            self.check({"type": "string", "pattern": pattern}, wanted, where, depth + 1, ())
+        for name, schema in (sub.get("properties") or {}).items():
+            if schema is not False and self.valid(name, wanted, self.sup_root) is not True:
+                self.fail(
+                    where,
+                    "propertyNames-changed",
+                    "propertyNames-changed",
+                    f"property name {name!r} of the {self.sub_name} schema is refused by the "
+                    f"{self.sup_name} propertyNames",
+                )
