@@ -172,7 +172,7 @@ def newer_schema(rng: random.Random, depth: int = 0) -> Any:
             "unevaluatedProperties": False,
             "propertyNames": rng.choice(
                 [{"pattern": "^[a-b]+$"}, {"enum": ["a", "b", "c"]}, {"maxLength": 1}]
-            ),  # fmt: skip
+            ),
             "minProperties": rng.randint(0, 2),
             "maxProperties": rng.randint(1, 3),
             "dependentRequired": {rng.choice(KEYS): rng.sample(KEYS, rng.randint(1, 2))},
