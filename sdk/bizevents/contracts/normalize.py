@@ -36,6 +36,12 @@ APPLICATORS = ("allOf", "anyOf", "oneOf", "if", "then", "else", "not", "dependen
 LOWER = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains")
 UPPER = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties", "maxContains")
 OBJECT_WORDS = ("properties", "patternProperties", "additionalProperties")
+# Keywords that read each other: from two members they cannot simply sit side by side.
+TOGETHER = (
+    ("if", "then", "else"),
+    ("prefixItems", "items", "unevaluatedItems"),
+    ("contains", "minContains", "maxContains"),
+)
 
 
 def normalize(schema: Any, resolve: Resolve, valid: Valid, *, implied: bool = True) -> Any:
@@ -48,6 +54,9 @@ def normalize(schema: Any, resolve: Resolve, valid: Valid, *, implied: bool = Tr
     if not isinstance(node, dict):
         return node
     node = _merge_all_of(node, resolve, valid)
+    if not isinstance(node, dict):
+        return node
+    node = _if_then_else(node, resolve, valid)  # one may have come in with a member
     if not isinstance(node, dict):
         return node
     node = _not(node, resolve, valid)
@@ -101,6 +110,10 @@ def intersect(a: Any, b: Any) -> Any:
     # a member's unevaluated* only saw that member, so it cannot be merged.
     if "$ref" in a or any(k in b for k in ("$ref", "unevaluatedProperties", "unevaluatedItems")):
         return None
+    for group in TOGETHER:
+        if any(w in a for w in group) and any(w in b for w in group):
+            if any(canon(a.get(w)) != canon(b.get(w)) for w in group):
+                return None
     out = dict(a)
     if any(w in a for w in OBJECT_WORDS) or any(w in b for w in OBJECT_WORDS):
         objects = _intersect_objects(a, b)
@@ -110,8 +123,8 @@ def intersect(a: Any, b: Any) -> Any:
             out.pop(word, None)
         out.update(objects)
     for key, value in b.items():
-        if key in OBJECT_WORDS:
-            continue
+        if key in OBJECT_WORDS or key in ("const", "enum") and ("const" in a or "enum" in a):
+            continue  # enum and const: intersected below
         if key not in out or canon(out[key]) == canon(value) or key in ANNOTATIONS:
             out.setdefault(key, value)
             continue
@@ -150,7 +163,8 @@ def intersect(a: Any, b: Any) -> Any:
             return None
     if ("const" in a or "enum" in a) and ("const" in b or "enum" in b):
         fa, fb = finite(a), finite(b)
-        assert fa is not None and fb is not None
+        if fa is None or fb is None:
+            return None
         values = [v for v in fa if any(same(v, w) for w in fb)]
         if not values:
             return False
