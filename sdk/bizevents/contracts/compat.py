@@ -3,10 +3,10 @@
 BACKWARD holds when every payload valid under the old schema is valid under the new one, i.e.
 L(old) ⊆ L(new); FORWARD when L(new) ⊆ L(old); FULL both. Both directions run one checker,
 `Subset(sub, sup)` (subset.py), which looks for ways an instance of `sub` could fail `sup`.
-It proves the common cases exactly (types, required, open/closed content, enums and const,
-bounds, nested objects and arrays, $ref/$defs, anyOf/oneOf/allOf) and, where it cannot prove
-inclusion (pattern or `not` changed, `if`/`then`, ...), reports a violation that says so:
-unproven means breaking. Rule names describe the change from old to new (`required-added`).
+Schemas are normalised first (normalize.py) and patterns compared on automata (regex.py).
+Where inclusion cannot be proven it reports a violation that says so: unproven means breaking.
+Rule names describe the change from old to new (`required-added`). contracts/README.md lists
+what is decided exactly and what still counts as unproven.
 """
 
 from __future__ import annotations
