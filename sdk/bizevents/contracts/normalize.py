@@ -111,9 +111,12 @@ def intersect(a: Any, b: Any) -> Any:
     if "$ref" in a or any(k in b for k in ("$ref", "unevaluatedProperties", "unevaluatedItems")):
         return None
     for group in TOGETHER:
-        if any(w in a for w in group) and any(w in b for w in group):
-            if any(canon(a.get(w)) != canon(b.get(w)) for w in group):
-                return None
+        if (
+            any(w in a for w in group)
+            and any(w in b for w in group)
+            and any(canon(a.get(w)) != canon(b.get(w)) for w in group)
+        ):
+            return None
     out = dict(a)
     if any(w in a for w in OBJECT_WORDS) or any(w in b for w in OBJECT_WORDS):
         objects = _intersect_objects(a, b)
@@ -123,7 +126,7 @@ def intersect(a: Any, b: Any) -> Any:
             out.pop(word, None)
         out.update(objects)
     for key, value in b.items():
-        if key in OBJECT_WORDS or key in ("const", "enum") and ("const" in a or "enum" in a):
+        if key in OBJECT_WORDS or (key in ("const", "enum") and ("const" in a or "enum" in a)):
             continue  # enum and const: intersected below
         if key not in out or canon(out[key]) == canon(value) or key in ANNOTATIONS:
             out.setdefault(key, value)
