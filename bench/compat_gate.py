@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.contracts.hard_cases import CASES, Hard  # noqa: E402
+from tests.contracts.hard_cases import CASES, HELD_OUT, Hard  # noqa: E402
 
 from bizevents.contracts import check_compatibility, load_contracts  # noqa: E402
 
@@ -65,11 +65,11 @@ def syntactic_ok(sub: Any, sup: Any) -> bool:
     return True
 
 
-def verdicts(judge: Any) -> dict[str, Any]:
+def verdicts(judge: Any, cases: list[Hard]) -> dict[str, Any]:
     exact = {"BACKWARD": 0, "FORWARD": 0, "FULL": 0}
     false_alarms: list[str] = []
     unsafe: list[str] = []
-    for case in CASES:
+    for case in cases:
         b, f = judge(case, "backward"), judge(case, "forward")
         for direction, said, truth in (("backward", b, case.backward_ok),
                                        ("forward", f, case.forward_ok)):  # fmt: skip
@@ -80,9 +80,9 @@ def verdicts(judge: Any) -> dict[str, Any]:
         exact["BACKWARD"] += b == case.backward_ok
         exact["FORWARD"] += f == case.forward_ok
         exact["FULL"] += (b and f) == (case.backward_ok and case.forward_ok)
-    holding = sum(c.backward_ok for c in CASES) + sum(c.forward_ok for c in CASES)
+    holding = sum(c.backward_ok for c in cases) + sum(c.forward_ok for c in cases)
     return {
-        "cases": len(CASES),
+        "cases": len(cases),
         "holding_directions": holding,
         "exact": exact,
         "false_alarms": len(false_alarms),
@@ -130,21 +130,23 @@ def main() -> None:
     parser.add_argument("--syntactic", action="store_true", help="list the baseline per case")
     parser.add_argument("--no-timing", action="store_true")
     args = parser.parse_args()
-    ours, base = verdicts(checker), verdicts(syntactic)
-    print(f"{len(CASES)} hard cases, {ours['holding_directions']} holding directions")
-    print(f"{'':24}{'bizevents':>12}{'syntactic':>12}")
-    for mode in ("BACKWARD", "FORWARD", "FULL"):
-        print(f"exact {mode:18}{ours['exact'][mode]:>12}{base['exact'][mode]:>12}")
-    print(f"{'false alarms':24}{ours['false_alarms']:>12}{base['false_alarms']:>12}")
-    print(f"{'unsafe verdicts':24}{len(ours['unsafe']):>12}{len(base['unsafe']):>12}")
-    for name in ours["false_alarm_cases"]:
-        print(f"  still unproven: {name}")
-    for name in ours["unsafe"]:
-        print(f"  UNSAFE: {name}")
-    if args.syntactic:
-        for name in base["unsafe"]:
-            print(f"  syntactic unsafe: {name}")
-    result: dict[str, Any] = {"bizevents": ours, "syntactic": base}
+    result: dict[str, Any] = {}
+    for label, cases in (("first batch", CASES), ("held out", HELD_OUT)):
+        ours, base = verdicts(checker, cases), verdicts(syntactic, cases)
+        result[label] = {"bizevents": ours, "syntactic": base}
+        print(f"{label}: {len(cases)} hard cases, {ours['holding_directions']} holding directions")
+        print(f"{'':24}{'bizevents':>12}{'syntactic':>12}")
+        for mode in ("BACKWARD", "FORWARD", "FULL"):
+            print(f"exact {mode:18}{ours['exact'][mode]:>12}{base['exact'][mode]:>12}")
+        print(f"{'false alarms':24}{ours['false_alarms']:>12}{base['false_alarms']:>12}")
+        print(f"{'unsafe verdicts':24}{len(ours['unsafe']):>12}{len(base['unsafe']):>12}")
+        for name in ours["false_alarm_cases"]:
+            print(f"  still unproven: {name}")
+        for name in ours["unsafe"]:
+            print(f"  UNSAFE: {name}")
+        if args.syntactic:
+            for name in base["unsafe"]:
+                print(f"  syntactic unsafe: {name}")
     if not args.no_timing:
         result["timing"] = timings()
         t = result["timing"]
