@@ -297,7 +297,11 @@ def _not(node: dict[str, Any], resolve: Resolve, valid: Valid) -> Any:
         and set(body.get("required", [])) <= set(props)
     ):
         ((name, inner),) = props.items()
-        mine = resolve((rest.get("properties") or {}).get(name, True))
+        declared = rest.get("properties") or {}
+        if name not in declared and rest.get("patternProperties"):
+            return node
+        # An undeclared name falls under additionalProperties: keep that constraint with it.
+        mine = resolve(declared.get(name, rest.get("additionalProperties", True)))
         if name in rest.get("required", []) and (mine is True or isinstance(mine, Mapping)):
             base = {} if mine is True else dict(mine)
             if "not" not in base:
