@@ -251,6 +251,9 @@ def _arrays(schema: Mapping[str, Any], root: Mapping[str, Any], depth: int) -> A
     hi = int(schema.get("maxItems", max(lo, len(prefix)) + 3))
     contains = schema.get("contains")
     contains_st = guided(contains, root, depth + 1) if contains is not None else None
+    if contains is not None:  # room for minContains matches
+        lo = max(lo, int(schema.get("minContains", 1)))
+        hi = max(hi, lo)
 
     @st.composite
     def build(draw: st.DrawFn) -> list[Any]:
@@ -264,7 +267,8 @@ def _arrays(schema: Mapping[str, Any], root: Mapping[str, Any], depth: int) -> A
             else:
                 out.append(draw(rest))
         if contains_st is not None and out and draw(st.booleans()):
-            out[draw(st.integers(0, len(out) - 1))] = draw(contains_st)
+            for i in range(draw(st.integers(1, len(out)))):
+                out[i] = draw(contains_st)
         if schema.get("uniqueItems") and draw(st.booleans()):
             unique: list[Any] = []
             for value in out:
