@@ -297,3 +297,32 @@ class TestWorkerChecks:
 
         with pytest.raises(UnknownEventTypeError):
             Worker(unknown, WorkerSettings())
+
+
+class TestSlots:
+    async def test_a_freed_slot_goes_to_the_oldest_record_waiting(self) -> None:
+        import asyncio
+
+        from bizevents.worker.slots import Slots
+
+        slots = Slots(1)
+        await slots.acquire(0)
+        order: list[int] = []
+
+        async def take(priority: int) -> None:
+            await slots.acquire(priority)
+            order.append(priority)
+            slots.release()
+
+        tasks = [asyncio.create_task(take(p)) for p in (30, 10, 20)]
+        await asyncio.sleep(0)
+        cancelled = asyncio.create_task(take(5))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        assert slots.waiting == 3
+        slots.release()
+        await asyncio.gather(*tasks)
+        assert order == [10, 20, 30]
+        await slots.acquire(0)  # the cancelled waiter did not keep a slot
+        slots.release()

@@ -37,6 +37,7 @@ from ..worker.deadletter import DeadLetter
 from ..worker.group import GroupConsumer, _Listener
 from ..worker.inbox import migrate_inbox
 from ..worker.router import RetryPolicy, Subscription
+from ..worker.slots import Slots
 from .memory import MemoryKafka
 
 
@@ -135,7 +136,7 @@ class TestEvents:
             async with pool.acquire() as conn:
                 await migrate_inbox(conn, self.settings.inbox_schema)
         producer = memory.producer()
-        semaphore = asyncio.Semaphore(self.settings.concurrency)
+        slots = Slots(self.settings.concurrency)
         for name in w.group_names:
             subs = w.router.for_group(name)
             contracts = (
@@ -151,7 +152,7 @@ class TestEvents:
                 w.contracts,
                 self.settings,
                 producer,
-                semaphore,
+                slots,
                 w.pool,
                 self._sink,
                 inbound=Inbound.of(w.naming, contracts),

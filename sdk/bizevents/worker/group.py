@@ -9,7 +9,7 @@ commits on revoke.
 Flow of a record:
 1. Fetched (read_committed, no auto-commit) and added to its partition's `OffsetTracker`. A
    partition with too many open records is paused (backpressure) until they settle; handlers
-   share one semaphore (the concurrency limit).
+   share the process's `Slots` (the concurrency limit), handed out oldest record first.
 2. Decoded at once. Poison (not a CloudEvent, unknown type) is dead-lettered with the reason;
    a type known but not handled by this group is done ("ignored"). A payload that breaks the
    contract is found in step 5 and dead-lettered too, without retries.
@@ -27,7 +27,9 @@ Flow of a record:
    verdict is routed: done; to the next delayed-retry topic (the key becomes held); or to the
    dead-letter topic (retries used up, `DeadLetter`, a never-retried exception, poison).
 6. Only then is the offset marked done. A commit task commits, per partition, the lowest offset
-   not yet done, every `commit_interval`; on revoke and on shutdown the same, once more.
+   not yet done, every `commit_interval`. On shutdown (and for revoked partitions) fetching
+   stops, what is fetched is finished within the timeout, then committed: only records still
+   running at the timeout come again.
 
 Holds live in this process. After a restart or rebalance they are rebuilt from the retry topics:
 source partitions are held back until the retry partitions are read to their end (bounded by
@@ -66,6 +68,7 @@ from .offsets import OffsetTracker
 from .router import Subscription
 from .routing import Forwarder, Item, Source
 from .settings import WorkerSettings
+from .slots import Slots
 
 log = structlog.get_logger("bizevents.worker")
 NO_FAILURE = FailureState()
@@ -80,7 +83,7 @@ class GroupConsumer:
         contracts: Any,
         settings: WorkerSettings,
         producer: AIOKafkaProducer,
-        semaphore: asyncio.Semaphore,
+        slots: Slots,
         pool: PoolProvider | None,
         sink: DeadLetterSink | None,
         *,
@@ -94,7 +97,7 @@ class GroupConsumer:
         self.settings = settings
         self.producer = producer
         self.sink = sink
-        self.executor = Executor(group, contracts, semaphore, pool, settings.inbox_schema)
+        self.executor = Executor(group, contracts, slots, pool, settings.inbox_schema)
         self.stopping = asyncio.Event()
         self.forward = Forwarder(group, producer, sink, self.stopping)
         self.source_topics = sorted(set(source_topics))
@@ -112,7 +115,10 @@ class GroupConsumer:
         self.held_back: set[TopicPartition] = set()
         self.warmup_deadline = 0.0
         self.revoking: set[TopicPartition] = set()
-        self.running: dict[TopicPartition, int] = {}
+        # Records handed to a key's lane and not finished yet (running or queued), per partition:
+        # a stop or a revoke waits for these to reach zero.
+        self.scheduled: dict[TopicPartition, int] = {}
+        self._fetched = 0  # fetch order of records (their priority for handler slots)
         self.changed = asyncio.Condition()
         # Backpressure hysteresis: paused at max_pending_per_partition, resumed at half of it.
         self._resume_below = settings.max_pending_per_partition // 2
@@ -160,13 +166,23 @@ class GroupConsumer:
         log.info("worker group started", group=self.group, topics=self.all_topics)
 
     async def stop(self, timeout: float) -> None:
-        """Stop fetching, let running handlers finish within `timeout`, commit what is done."""
+        """Stop fetching; finish what is fetched (oldest first) within `timeout`; commit.
+
+        Only records still unfinished at the timeout come again after a restart. Records in a
+        delayed-retry topic that are not due yet are left for later, unrun.
+        """
         self.stopping.set()
         if self._fetch_task is not None:
             await asyncio.gather(self._fetch_task, return_exceptions=True)
-        drained = await self._wait_idle(lambda: not any(self.running.values()), timeout)
+        left = sum(self.scheduled.values())
+        log.info("finishing fetched records", group=self.group, records=left, timeout=timeout)
+        drained = await self._wait_idle(lambda: not any(self.scheduled.values()), timeout)
         if not drained:
-            log.warning("shutdown timeout: cancelling unfinished handlers", group=self.group)
+            log.warning(
+                "shutdown timeout: cancelling unfinished handlers",
+                group=self.group,
+                unfinished=sum(self.scheduled.values()),
+            )
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -236,6 +252,8 @@ class GroupConsumer:
                 state.original_offset or 0,
             )
         item = Item(record, tp, tracker, source, state, origin)
+        self._fetched += 1
+        item.seq = self._fetched
         try:
             item.envelope = from_kafka(record.key, record.value, record.headers)
             if self.inbound is not None:
@@ -264,6 +282,7 @@ class GroupConsumer:
         return ("unordered", self._unique)
 
     def _submit(self, lane: Hashable, item: Item) -> None:
+        self.scheduled[item.tp] = self.scheduled.get(item.tp, 0) + 1
         if self.lanes.submit(lane, item):
             self._spawn(self._run_lane(lane, item))
 
@@ -299,19 +318,18 @@ class GroupConsumer:
     async def _run_lane(self, lane: Hashable, first: Item) -> None:
         item: Item | None = first
         while item is not None:
-            if self._owned(item):
-                await self._run_one(item)
+            try:
+                # Also while stopping or revoking: what is fetched is finished, then committed.
+                if self.trackers.get(item.tp) is item.tracker:
+                    await self._run_one(item)
+            finally:
+                self.scheduled[item.tp] -= 1
+                if self.draining:
+                    async with self.changed:
+                        self.changed.notify_all()
             item = self.lanes.next(lane)
 
-    def _owned(self, item: Item) -> bool:
-        return (
-            not self.stopping.is_set()
-            and item.tp not in self.revoking
-            and self.trackers.get(item.tp) is item.tracker
-        )
-
     async def _run_one(self, item: Item) -> None:
-        self.running[item.tp] = self.running.get(item.tp, 0) + 1
         try:
             await self._process(item)
             item.tracker.done(item.record.offset)
@@ -323,14 +341,9 @@ class GroupConsumer:
             # A bug or Kafka unavailable past the producer's retries: the offset stays open, so
             # the record comes back after a restart.
             log.exception("record left unfinished", group=self.group, offset=item.record.offset)
-        finally:
-            self.running[item.tp] -= 1
-            if self.draining:
-                async with self.changed:
-                    self.changed.notify_all()
 
     async def _wait_idle(self, idle: Callable[[], bool], timeout: float) -> bool:
-        """Wait until `idle()` (no running handler on some partitions), at most `timeout`."""
+        """Wait until `idle()` (nothing scheduled on some partitions), at most `timeout`."""
         self.draining += 1
         try:
             async with self.changed:
@@ -357,6 +370,7 @@ class GroupConsumer:
             item.envelope,
             item.state.attempts,
             (item.record.topic, item.record.partition, item.record.offset),
+            item.seq,
         )
         if isinstance(verdict, Done):
             self._handled(verdict.outcome).inc()
@@ -462,11 +476,15 @@ class GroupConsumer:
                 LAG.labels(self.group, tp.topic, str(tp.partition)).set(max(0, high - position))
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Finish what is fetched from the revoked partitions (within `revoke_timeout`), commit
+        it, forget them. Their new owner starts from that commit."""
         self.revoking.update(revoked)
-        await self._wait_idle(
-            lambda: not any(self.running.get(tp, 0) for tp in revoked),
+        finished = await self._wait_idle(
+            lambda: not any(self.scheduled.get(tp, 0) for tp in revoked),
             self.settings.revoke_timeout,
         )
+        if not finished:
+            log.warning("revoke timeout: unfinished records will come again", group=self.group)
         try:
             await self.commit(only=revoked)
         except Exception as exc:

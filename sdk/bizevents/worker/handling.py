@@ -25,6 +25,7 @@ from .deadletter import short_stack
 from .metrics import DURATION, RETRIES
 from .outcomes import DeadLetter, Outcome, Retry, Skip
 from .router import Subscription
+from .slots import Slots
 
 log = structlog.get_logger("bizevents.worker")
 
@@ -69,14 +70,14 @@ class Executor:
         self,
         group: str,
         contracts: Any,
-        semaphore: asyncio.Semaphore,
+        slots: Slots,
         pool: PoolProvider | None,
         inbox_schema: str,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.group = group
         self.contracts = contracts
-        self.semaphore = semaphore
+        self.slots = slots
         self.pool = pool
         self.inbox_schema = inbox_schema
         self.sleep = sleep
@@ -102,7 +103,9 @@ class Executor:
         envelope: Envelope,
         attempts_before: int,
         where: tuple[str, int, int],
+        priority: int = 0,
     ) -> Verdict:
+        """`priority`: the record's place in fetch order (lower runs first when slots are short)."""
         try:
             event = self.decode(sub, envelope)
         except (BizEventsError, pydantic.ValidationError, ValueError) as exc:
@@ -112,7 +115,7 @@ class Executor:
         for i in range(1, policy_attempts + 1):
             attempt = attempts_before + i
             try:
-                return await self._attempt(sub, envelope, event, attempt, where)
+                return await self._attempt(sub, envelope, event, attempt, where, priority)
             except Skip as exc:
                 return Done("skipped", exc.reason)
             except DeadLetter as exc:
@@ -146,6 +149,7 @@ class Executor:
         event: Any,
         attempt: int,
         where: tuple[str, int, int],
+        priority: int,
     ) -> Verdict:
         ctx = Context(envelope, self.group, attempt, *where, _pool=self.pool)
         # Also in structlog's context variables, so the app's own loggers get the same fields.
@@ -153,19 +157,20 @@ class Executor:
         structlog.contextvars.bind_contextvars(**ctx.log_fields())
         # Events the handler publishes continue the incoming event's trace.
         with use_traceparent(envelope.extensions.get("traceparent")):
-            return await self._limited(sub, envelope, event, ctx)
+            return await self._limited(sub, envelope, event, ctx, priority)
 
     async def _limited(
-        self, sub: Subscription, envelope: Envelope, event: Any, ctx: Context
+        self, sub: Subscription, envelope: Envelope, event: Any, ctx: Context, priority: int
     ) -> Verdict:
-        async with self.semaphore:
-            started = time.perf_counter()
-            try:
-                if sub.inbox:
-                    return await self._with_inbox(sub, envelope, event, ctx)
-                result = await sub.handler(event, ctx)
-            finally:
-                self._duration(envelope.type).observe(time.perf_counter() - started)
+        await self.slots.acquire(priority)
+        started = time.perf_counter()
+        try:
+            if sub.inbox:
+                return await self._with_inbox(sub, envelope, event, ctx)
+            result = await sub.handler(event, ctx)
+        finally:
+            self._duration(envelope.type).observe(time.perf_counter() - started)
+            self.slots.release()
         if isinstance(result, Outcome):
             raise result
         return Done("success")

@@ -46,6 +46,7 @@ class Item:
     envelope: Envelope | None = None
     sub: Subscription | None = None
     poison: BaseException | None = None
+    seq: int = 0  # fetch order within the group consumer: lower runs first when slots are short
 
     @property
     def ordered_key(self) -> bytes | None:

@@ -28,6 +28,7 @@ from .group import GroupConsumer
 from .inbox import cleanup, migrate_inbox
 from .router import Router
 from .settings import WorkerSettings
+from .slots import Slots
 
 log = structlog.get_logger("bizevents.worker")
 
@@ -119,7 +120,7 @@ class Worker:
             self.sink = store_sink(store)
         self.producer = make_producer(self.settings, client_id="bizevents-worker")
         await self.producer.start()
-        semaphore = asyncio.Semaphore(self.settings.concurrency)
+        slots = Slots(self.settings.concurrency)
         for name in self.group_names:
             subs = self.router.for_group(name)
             contracts = (
@@ -134,7 +135,7 @@ class Worker:
                 self.contracts,
                 self.settings,
                 self.producer,
-                semaphore,
+                slots,
                 self.pool,
                 self.sink,
                 inbound=Inbound.of(self.naming, contracts),
