@@ -326,3 +326,31 @@ class TestSlots:
         assert order == [10, 20, 30]
         await slots.acquire(0)  # the cancelled waiter did not keep a slot
         slots.release()
+
+
+class TestStaticMembership:
+    def test_the_setting_wins_and_off_disables(self) -> None:
+        from bizevents.worker.membership import group_instance_id
+
+        pod = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "HOSTNAME": "billing-worker-0"}
+        assert group_instance_id("w-7", pod) == "w-7"
+        assert group_instance_id("off", pod) is None
+        assert group_instance_id("", pod) == "billing-worker-0"
+
+    def test_only_statefulset_pod_names_are_used(self) -> None:
+        from bizevents.worker.membership import group_instance_id
+
+        def pod(name: str) -> dict[str, str]:
+            return {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "HOSTNAME": name}
+
+        assert group_instance_id("", pod("worker-12")) == "worker-12"
+        assert group_instance_id("", pod("worker-5d8f7c9b6-x7k2p")) is None  # a Deployment's
+        assert group_instance_id("", pod("worker-01")) is None
+        assert group_instance_id("", {"HOSTNAME": "worker-0"}) is None  # not in a pod
+
+    def test_each_process_of_a_multi_process_worker_gets_its_own_id(self) -> None:
+        from bizevents.worker.membership import for_process
+
+        assert for_process("worker-0", 2) == "worker-0-p2"
+        assert for_process("worker-0", None) == "worker-0"
+        assert for_process(None, 1) is None

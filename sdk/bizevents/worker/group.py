@@ -146,9 +146,11 @@ class GroupConsumer:
             self._handled(outcome)
         for kind in RETRY_KINDS:
             RETRIES.labels(self.group, kind)
+        instance_id = self.settings.static_member_id()
         self.consumer = AIOKafkaConsumer(
             **self.settings.kafka_client_options(),
             group_id=self.group,
+            group_instance_id=instance_id,
             client_id=f"bizevents-worker-{self.group}",
             enable_auto_commit=False,
             isolation_level="read_committed",
@@ -163,7 +165,12 @@ class GroupConsumer:
         self.consumer.subscribe(self.all_topics, listener=_Listener(self))
         self._fetch_task = asyncio.create_task(self._fetch_loop(), name=f"fetch-{self.group}")
         self._commit_task = asyncio.create_task(self._commit_loop(), name=f"commit-{self.group}")
-        log.info("worker group started", group=self.group, topics=self.all_topics)
+        log.info(
+            "worker group started",
+            group=self.group,
+            topics=self.all_topics,
+            static_member=instance_id,
+        )
 
     async def stop(self, timeout: float) -> None:
         """Stop fetching; finish what is fetched (oldest first) within `timeout`; commit.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field, field_validator
 
 from ..settings import ConnectionSettings
+from .membership import for_process, group_instance_id
 
 
 class WorkerSettings(ConnectionSettings):
@@ -36,6 +39,12 @@ class WorkerSettings(ConnectionSettings):
     auto_offset_reset: str = "earliest"
     # A crashed worker's partitions move to the others after this long (broker minimum: 6 s).
     session_timeout_ms: int = Field(default=10_000, ge=1000)
+    # Static group membership: a restarted worker with the same id takes its partitions back
+    # without waiting out the session timeout. Empty: the pod name in a Kubernetes StatefulSet,
+    # none elsewhere; "off": never (see membership.py).
+    group_instance_id: str = ""
+    # Set by `bizevents worker --processes N` in each child (0..N-1).
+    process_index: int | None = Field(default=None, ge=0)
     # New retry/dead-letter/replay topics get this many partitions (0: as many as the widest
     # source topic of the group).
     topic_partitions: int = Field(default=0, ge=0)
@@ -51,6 +60,11 @@ class WorkerSettings(ConnectionSettings):
     inbox_cleanup_interval: float = Field(default=600.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = False
+
+    def static_member_id(self) -> str | None:
+        """This process's `group.instance.id`, or None for dynamic membership."""
+        configured = group_instance_id(self.group_instance_id, os.environ)
+        return for_process(configured, self.process_index)
 
     @field_validator("retry_delays")
     @classmethod
