@@ -153,7 +153,7 @@ class TestEvents:
                 self.settings,
                 producer,
                 slots,
-                w.pool,
+                w.database,
                 self._sink,
                 inbound=Inbound.of(w.naming, contracts),
             )

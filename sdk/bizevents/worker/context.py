@@ -12,6 +12,7 @@ import structlog
 
 from ..envelope import Envelope
 from ..errors import ConfigurationError
+from .database import CONNECTION_ERRORS, DatabaseUnavailable
 
 PoolProvider = Callable[[], Awaitable[asyncpg.Pool]]
 
@@ -80,5 +81,13 @@ class Context:
         if self._pool is None:
             raise ConfigurationError("no database configured for this worker")
         pool = await self._pool()
-        async with pool.acquire() as conn, conn.transaction():
-            yield conn
+        try:
+            conn = await pool.acquire()
+        except CONNECTION_ERRORS as exc:
+            # The worker waits for the database and makes this attempt again (not counted).
+            raise DatabaseUnavailable(str(exc)) from exc
+        try:
+            async with conn.transaction():
+                yield conn
+        finally:
+            await pool.release(conn)

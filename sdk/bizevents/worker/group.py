@@ -56,7 +56,7 @@ from ..envelope import from_kafka
 from ..errors import EnvelopeError, UnknownEventTypeError
 from ..mesh import Inbound
 from .backoff import delay_label
-from .context import PoolProvider
+from .database import Database, DatabaseUnavailable
 from .deadletter import (
     DeadLetterSink,
     FailureState,
@@ -84,7 +84,7 @@ class GroupConsumer:
         settings: WorkerSettings,
         producer: AIOKafkaProducer,
         slots: Slots,
-        pool: PoolProvider | None,
+        database: Database | None,
         sink: DeadLetterSink | None,
         *,
         inbound: Inbound | None = None,
@@ -97,8 +97,10 @@ class GroupConsumer:
         self.settings = settings
         self.producer = producer
         self.sink = sink
-        self.executor = Executor(group, contracts, slots, pool, settings.inbox_schema)
         self.stopping = asyncio.Event()
+        self.executor = Executor(
+            group, contracts, slots, database, settings.inbox_schema, self.stopping
+        )
         self.forward = Forwarder(group, producer, sink, self.stopping)
         self.source_topics = sorted(set(source_topics))
         delays = {d for s in subscriptions.values() for d in (s.retry.delays or ())}
@@ -344,6 +346,8 @@ class GroupConsumer:
                 self._resume_settled()  # at once: waiting for the next fetch round idles
         except asyncio.CancelledError:
             raise
+        except DatabaseUnavailable:
+            pass  # stopping during a database outage: the offset stays open, it comes again
         except Exception:
             # A bug or Kafka unavailable past the producer's retries: the offset stays open, so
             # the record comes back after a restart.

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import pydantic
 import structlog
 
@@ -20,7 +21,8 @@ from ..errors import BizEventsError
 from ..tracing import use_traceparent
 from . import inbox
 from .backoff import backoff_delay
-from .context import Context, PoolProvider
+from .context import Context
+from .database import CONNECTION_ERRORS, Database, DatabaseUnavailable
 from .deadletter import short_stack
 from .metrics import DURATION, RETRIES
 from .outcomes import DeadLetter, Outcome, Retry, Skip
@@ -71,14 +73,16 @@ class Executor:
         group: str,
         contracts: Any,
         slots: Slots,
-        pool: PoolProvider | None,
+        database: Database | None,
         inbox_schema: str,
+        stopping: asyncio.Event,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.group = group
         self.contracts = contracts
         self.slots = slots
-        self.pool = pool
+        self.database = database
+        self.stopping = stopping
         self.inbox_schema = inbox_schema
         self.sleep = sleep
         self._durations: dict[str, Any] = {}
@@ -115,13 +119,17 @@ class Executor:
         for i in range(1, policy_attempts + 1):
             attempt = attempts_before + i
             try:
-                return await self._attempt(sub, envelope, event, attempt, where, priority)
+                return await self._attempt_when_database_is_up(
+                    sub, envelope, event, attempt, where, priority
+                )
             except Skip as exc:
                 return Done("skipped", exc.reason)
             except DeadLetter as exc:
                 return failure(exc, attempt, dead=True)
             except Retry as exc:
                 return failure(exc, attempt, dead=False, after=exc.after)
+            except DatabaseUnavailable:
+                raise  # stopping while the database is down: the record stays unfinished
             except Exception as exc:
                 if sub.never_retry and isinstance(exc, sub.never_retry):
                     return failure(exc, attempt, dead=True)
@@ -142,6 +150,26 @@ class Executor:
         assert last is not None
         return failure(last, attempts_before + policy_attempts, dead=False)
 
+    async def _attempt_when_database_is_up(
+        self,
+        sub: Subscription,
+        envelope: Envelope,
+        event: Any,
+        attempt: int,
+        where: tuple[str, int, int],
+        priority: int,
+    ) -> Verdict:
+        """An attempt that found the worker's database unreachable did not count: wait until it
+        answers again (its key's later records wait behind it), then make the attempt again."""
+        while True:
+            try:
+                return await self._attempt(sub, envelope, event, attempt, where, priority)
+            except DatabaseUnavailable as exc:
+                assert self.database is not None
+                self.database.lost(exc.__cause__ or exc)
+                if not await self.database.wait_available(self.stopping):
+                    raise
+
     async def _attempt(
         self,
         sub: Subscription,
@@ -151,7 +179,7 @@ class Executor:
         where: tuple[str, int, int],
         priority: int,
     ) -> Verdict:
-        ctx = Context(envelope, self.group, attempt, *where, _pool=self.pool)
+        ctx = Context(envelope, self.group, attempt, *where, _pool=self.database)
         # Also in structlog's context variables, so the app's own loggers get the same fields.
         # Each key's lane is its own task (own context copy): the next record just overwrites.
         structlog.contextvars.bind_contextvars(**ctx.log_fields())
@@ -178,19 +206,28 @@ class Executor:
     async def _with_inbox(
         self, sub: Subscription, envelope: Envelope, event: Any, ctx: Context
     ) -> Verdict:
-        if self.pool is None:
+        if self.database is None:
             raise BizEventsError("inbox=True needs a database (BIZEVENTS_DATABASE_URL)")
-        pool = await self.pool()
-        async with pool.acquire() as conn, conn.transaction():
-            if not await inbox.claim(
-                conn, self.inbox_schema, self.group, envelope.id, envelope.type
-            ):
-                return Done("duplicate", "already in the inbox")
-            ctx.connection = conn
-            result = await sub.handler(event, ctx)
-            # Any outcome other than Skip must undo the handler's writes and the inbox row.
-            if isinstance(result, Outcome) and not isinstance(result, Skip):
-                raise result
+        pool = await self.database()
+        used: asyncpg.Connection | None = None
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                used = conn
+                if not await inbox.claim(
+                    conn, self.inbox_schema, self.group, envelope.id, envelope.type
+                ):
+                    return Done("duplicate", "already in the inbox")
+                ctx.connection = conn
+                result = await sub.handler(event, ctx)
+                # Any outcome other than Skip must undo the handler's writes and the inbox row.
+                if isinstance(result, Outcome) and not isinstance(result, Skip):
+                    raise result
+        except CONNECTION_ERRORS as exc:
+            if used is not None and not used.is_closed():
+                raise  # e.g. the handler's own call to another service: a handler failure
+            # Our connection failed, so the transaction (handler writes, inbox row) did not
+            # commit: the attempt is made again once the database answers.
+            raise DatabaseUnavailable(str(exc)) from exc
         if isinstance(result, Skip):
             raise result
         return Done("success")

@@ -23,6 +23,7 @@ from ..errors import ConfigurationError, PermissionDeniedError
 from ..kafka import make_producer
 from ..mesh import Inbound, Naming
 from ..metrics import serve_metrics
+from .database import CONNECTION_ERRORS, Database
 from .deadletter import DeadLetterSink
 from .group import GroupConsumer
 from .inbox import cleanup, migrate_inbox
@@ -72,8 +73,9 @@ class Worker:
         self._check_contracts(getattr(events, "app", None))
         self.groups: list[GroupConsumer] = []
         self.producer: AIOKafkaProducer | None = None
-        self._pool: asyncpg.Pool | None = None
-        self._pool_lock = asyncio.Lock()
+        self.database = Database(
+            self.settings.database_url, max(2, min(self.settings.concurrency, 20))
+        )
         self._cleanup_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
 
@@ -93,14 +95,7 @@ class Worker:
 
     # -- database (lazy: only apps that use it need it) ------------------------------------------
     async def pool(self) -> asyncpg.Pool:
-        async with self._pool_lock:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self.settings.database_url,
-                    min_size=1,
-                    max_size=max(2, min(self.settings.concurrency, 20)),
-                )
-            return self._pool
+        return await self.database()
 
     def _uses_inbox(self) -> bool:
         return any(s.inbox for s in self.router.subscriptions if s.group in self.group_names)
@@ -136,7 +131,7 @@ class Worker:
                 self.settings,
                 self.producer,
                 slots,
-                self.pool,
+                self.database,
                 self.sink,
                 inbound=Inbound.of(self.naming, contracts),
             )
@@ -180,8 +175,7 @@ class Worker:
             await asyncio.gather(self._cleanup_task, return_exceptions=True)
         if self.producer is not None:
             await self.producer.stop()
-        if self._pool is not None:
-            await self._pool.close()
+        await self.database.close()
 
     async def run(self) -> None:
         """Start, then run until SIGTERM/SIGINT (or a group's consumer crashes), then drain."""
@@ -218,6 +212,8 @@ class Worker:
                     )
                 if deleted:
                     log.info("inbox cleaned", deleted=deleted)
+            except CONNECTION_ERRORS as exc:
+                self.database.lost(exc)  # said once; the next round tries again
             except Exception as exc:
                 log.warning("inbox cleanup failed", error=str(exc))
             await asyncio.sleep(self.settings.inbox_cleanup_interval)
