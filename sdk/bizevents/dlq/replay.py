@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 
@@ -53,15 +54,15 @@ async def replay_dead_letters(
         await prod.start()
     replayed = skipped = 0
     try:
-        pending: list[tuple[int, asyncio.Future[object]]] = []
+        pending: list[tuple[int, datetime, asyncio.Future[object]]] = []
         ensured: set[str] = set()
 
         async def flush() -> None:
             nonlocal replayed
             if not pending:
                 return
-            await asyncio.gather(*(fut for _, fut in pending))
-            await store.mark_replayed([i for i, _ in pending])
+            await asyncio.gather(*(fut for _, _, fut in pending))
+            await store.mark_replayed([i for i, _, _ in pending], [t for _, t, _ in pending])
             replayed += len(pending)
             if on_progress:
                 on_progress(len(pending))
@@ -80,7 +81,7 @@ async def replay_dead_letters(
                 ensured.add(topic)
             headers = [*letter.headers, (H_REPLAY_ID, str(letter.id).encode())]
             fut = await prod.send(topic, value=letter.value, key=letter.key, headers=headers)
-            pending.append((letter.id, fut))
+            pending.append((letter.id, letter.last_failure, fut))
             if len(pending) >= settings.replay_batch:
                 await flush()
         await flush()

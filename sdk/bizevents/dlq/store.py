@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -194,12 +194,23 @@ class DeadLetterStore:
             return int(existing), False
         return int(row["id"]), bool(row["inserted"])
 
-    async def mark_replayed(self, ids: Sequence[int]) -> int:
+    async def mark_replayed(
+        self, ids: Sequence[int], last_failures: Sequence[datetime] | None = None
+    ) -> int:
+        """Count a replay of each letter. `last_failures`, the letters' last failure times as
+        read before sending: a letter that has failed again since (the worker was quicker than
+        this update) stays 'dead' instead of being marked replayed."""
+        if last_failures is None:
+            last_failures = [datetime.max.replace(tzinfo=UTC)] * len(ids)
         async with self.pool.acquire() as conn:
             result = await conn.execute(
-                f"UPDATE {self._t} SET status = 'replayed', replay_count = replay_count + 1,"
-                " last_replayed_at = now() WHERE id = ANY($1::bigint[]) AND status <> 'purged'",
+                f"UPDATE {self._t} AS t SET replay_count = t.replay_count + 1,"
+                " last_replayed_at = now(),"
+                " status = CASE WHEN t.last_failure <= r.seen THEN 'replayed' ELSE t.status END"
+                " FROM unnest($1::bigint[], $2::timestamptz[]) AS r(id, seen)"
+                " WHERE t.id = r.id AND t.status <> 'purged'",
                 list(ids),
+                list(last_failures),
             )
         return int(result.split()[-1])
 
