@@ -39,6 +39,9 @@ def worker(
     target: str = typer.Argument(..., help="The app's Events object, as module:attribute"),
     group: list[str] = typer.Option([], "--group", "-g", help="Only these groups (repeatable)"),
     concurrency: int | None = typer.Option(None, help="Handlers running at once"),
+    processes: int = typer.Option(
+        1, "--processes", "-p", min=1, help="Worker processes of the same groups (one core each)"
+    ),
 ) -> None:
     """Consume and handle events for the app's subscriber groups until SIGTERM/SIGINT."""
     from ..worker import Worker, WorkerSettings
@@ -52,6 +55,14 @@ def worker(
         settings = WorkerSettings(**overrides)
         configure_logging(settings.log_level, settings.log_json)
         events = load_object(target)
+        if processes > 1:
+            from ..worker.processes import run_processes
+
+            Worker(events, settings)  # the same checks as each child: fail once, here
+            status = run_processes(
+                target, group, concurrency, processes, settings.shutdown_timeout + 30
+            )
+            raise typer.Exit(status)
         asyncio.run(Worker(events, settings).run())
     except (BizEventsError, pydantic.ValidationError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -120,6 +120,9 @@ class MemoryProducer:
     ) -> RecordMetadata:
         return await self.kafka.append(topic, value, key, headers or (), partition)
 
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {tp.partition for tp in self.kafka.partitions_of(topic)}
+
     async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[RecordMetadata]:
         future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
         future.set_result(await self.send_and_wait(*args, **kwargs))

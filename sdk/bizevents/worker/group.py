@@ -33,9 +33,12 @@ Flow of a record:
 
 Holds live in this process. After a restart or rebalance they are rebuilt from the retry topics:
 source partitions are held back until the retry partitions are read to their end (bounded by
-backpressure and `warmup_timeout`). They assume one worker owns a key's source and retry
-partitions (one process per group, or equally sized topics with a partition-aligned assignment);
-a key parked in another worker's partition is not held here.
+backpressure and `warmup_timeout`). Several workers of one group keep them right because a
+record goes to the retry partition with its source partition's number and the co-partitioned
+assignor (`assignor.py`) gives partition i of every topic of the group to one member: a key's
+source and retry partitions are always read by the same process. (Should a head still sit in a
+partition owned elsewhere, e.g. topics of unequal partition counts, its hold is dropped rather
+than stall the key.)
 """
 
 from __future__ import annotations
@@ -50,11 +53,13 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 from .. import topics
 from ..envelope import from_kafka
 from ..errors import EnvelopeError, UnknownEventTypeError
 from ..mesh import Inbound
+from .assignor import CoPartitionedAssignor
 from .backoff import delay_label
 from .database import Database, DatabaseUnavailable
 from .deadletter import (
@@ -153,6 +158,9 @@ class GroupConsumer:
             **self.settings.kafka_client_options(),
             group_id=self.group,
             group_instance_id=instance_id,
+            # Co-partitioned first; round-robin only while older workers of the group still run
+            # (the broker picks a strategy every member supports).
+            partition_assignment_strategy=(CoPartitionedAssignor, RoundRobinPartitionAssignor),
             client_id=f"bizevents-worker-{self.group}",
             enable_auto_commit=False,
             isolation_level="read_committed",
@@ -161,6 +169,10 @@ class GroupConsumer:
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
             metadata_max_age_ms=self.settings.metadata_max_age_ms,
             session_timeout_ms=self.settings.session_timeout_ms,
+            # A member finishes its revoked partitions' records before it rejoins: the broker
+            # must wait that long (aiokafka's default is the session timeout).
+            rebalance_timeout_ms=self.settings.session_timeout_ms
+            + int(self.settings.revoke_timeout * 1000),
             heartbeat_interval_ms=max(100, self.settings.session_timeout_ms // 3),
         )
         await self.consumer.start()
@@ -490,6 +502,8 @@ class GroupConsumer:
         """Finish what is fetched from the revoked partitions (within `revoke_timeout`), commit
         it, forget them. Their new owner starts from that commit."""
         self.revoking.update(revoked)
+        started = time.monotonic()
+        left = sum(self.scheduled.get(tp, 0) for tp in revoked)
         finished = await self._wait_idle(
             lambda: not any(self.scheduled.get(tp, 0) for tp in revoked),
             self.settings.revoke_timeout,
@@ -507,7 +521,13 @@ class GroupConsumer:
             self.warmup.pop(tp, None)
             self.held_back.discard(tp)
         self.holds.release_locations({(tp.topic, tp.partition) for tp in revoked})
-        log.info("partitions revoked", group=self.group, partitions=len(revoked))
+        log.info(
+            "partitions revoked",
+            group=self.group,
+            partitions=len(revoked),
+            finished=left,
+            seconds=round(time.monotonic() - started, 2),
+        )
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self.revoking.difference_update(assigned)

@@ -69,6 +69,7 @@ class Forwarder:
         self.sink = sink
         self.stopping = stopping
         self.dead_letter_topic = topics.dead_letter_topic(group)
+        self._partitions: dict[str, int] = {}
 
     def letter(self, item: Item, verdict: Failed) -> DeadLetter:
         now = datetime.now(UTC)
@@ -94,7 +95,9 @@ class Forwarder:
         letter = self.letter(item, verdict)
         due = datetime.now(UTC) + timedelta(seconds=delay)
         topic = topics.retry_topic(self.group, delay_label(delay))
-        partition = await self.send(topic, letter.retry_record(stage, due))
+        partition = await self.send(
+            topic, letter.retry_record(stage, due), await self._aligned(topic, item)
+        )
         log.info(
             "sent to retry topic",
             group=self.group,
@@ -118,7 +121,17 @@ class Forwarder:
         if state.first_failure is None:
             # It has not failed itself: keep the failure times for a real failure later.
             headers = [(n, v) for n, v in headers if n not in (H_FIRST, H_LAST)]
-        return topic, await self.send(topic, (key, value, headers))
+        partition = await self._aligned(topic, item)
+        return topic, await self.send(topic, (key, value, headers), partition)
+
+    async def _aligned(self, topic: str, item: Item) -> int | None:
+        """The retry partition with the number of the record's source partition (see
+        assignor.py), or None (partition by key) when the retry topic has fewer partitions."""
+        partition = item.origin[1]
+        count = self._partitions.get(topic)
+        if count is None:
+            count = self._partitions[topic] = len(await self.producer.partitions_for(topic))
+        return partition if partition < count else None
 
     async def dead_letter(self, item: Item, verdict: Failed) -> DeadLetter:
         """Send to the dead-letter topic, then hand it to the sink (if any)."""
@@ -142,13 +155,15 @@ class Forwarder:
                 log.exception("dead_letter_sink failed", group=self.group)
         return letter
 
-    async def send(self, topic: str, record: Record) -> int:
+    async def send(self, topic: str, record: Record, partition: int | None = None) -> int:
         """Produce and wait for the broker's ack; retried until it works or we stop."""
         key, value, headers = record
         pause = 0.2
         while True:
             try:
-                meta = await self.producer.send_and_wait(topic, value, key=key, headers=headers)
+                meta = await self.producer.send_and_wait(
+                    topic, value, key=key, headers=headers, partition=partition
+                )
                 return int(meta.partition)
             except Exception as exc:
                 if self.stopping.is_set():

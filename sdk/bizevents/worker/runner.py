@@ -161,6 +161,7 @@ class Worker:
                 # A consumer that subscribes before a new topic shows in the metadata misses it
                 # until its next metadata refresh: retries would sit there unread meanwhile.
                 await _wait_visible(admin, [t.name for t in missing], self.settings.topic_timeout)
+            await _check_copartitioned(admin, group)
         finally:
             await admin.close()
 
@@ -217,6 +218,25 @@ class Worker:
             except Exception as exc:
                 log.warning("inbox cleanup failed", error=str(exc))
             await asyncio.sleep(self.settings.inbox_cleanup_interval)
+
+
+async def _check_copartitioned(admin: AIOKafkaAdminClient, group: GroupConsumer) -> None:
+    """Per-key order through retries with several workers needs one partition count for all of
+    the group's topics (see assignor.py): say so when they differ."""
+    try:
+        described = await admin.describe_topics(group.all_topics)
+    except Exception:
+        return
+    counts = {
+        d["topic"]: len(d.get("partitions") or []) for d in described if not d.get("error_code")
+    }
+    if len(set(counts.values())) > 1:
+        log.warning(
+            "topics of the group differ in partition count: with several workers, keys whose "
+            "retry partition is read by another worker are not held while they wait",
+            group=group.group,
+            partitions=counts,
+        )
 
 
 async def _widest(admin: AIOKafkaAdminClient, names: list[str]) -> int:
