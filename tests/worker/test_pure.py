@@ -354,3 +354,26 @@ class TestStaticMembership:
         assert for_process("worker-0", 2) == "worker-0-p2"
         assert for_process("worker-0", None) == "worker-0"
         assert for_process(None, 1) is None
+
+
+class TestCoPartitionedAssignment:
+    def test_partition_i_of_every_topic_goes_to_one_member(self) -> None:
+        from bizevents.worker.assignor import co_partitioned
+
+        counts = {"orders": 6, "retry.10s": 6, "retry.1m": 6, "replay": 6}
+        members = {m: list(counts) for m in ("m-b", "m-a", "m-c", "m-d")}
+        plan = co_partitioned(counts, members)
+        for member, topics in plan.items():
+            numbers = {tuple(p) for p in topics.values()}
+            assert len(numbers) == 1, f"{member} got different numbers per topic: {topics}"
+        owners = {p: m for m, topics in plan.items() for p in topics["orders"]}
+        assert sorted(owners) == list(range(6))
+        assert owners[0] == owners[4] == "m-a" and owners[3] == "m-d"  # dealt round-robin
+
+    def test_a_topic_read_by_some_members_only_still_gets_an_owner(self) -> None:
+        from bizevents.worker.assignor import co_partitioned
+
+        plan = co_partitioned({"a": 2, "b": 2}, {"old": ["a"], "new": ["a", "b"]})
+        assert plan["new"]["b"] == [0, 1]
+        assert sorted(plan["new"].get("a", []) + plan["old"]["a"]) == [0, 1]
+        assert co_partitioned({"a": 3}, {}) == {}
