@@ -119,13 +119,14 @@ class ConnectionSettings(KafkaSecuritySettings):
 class DevSettings(ConnectionSettings):
     """`bizevents dev up|down|status`: the local Kafka and PostgreSQL servers."""
 
-    kafka_port: int = DEFAULT_KAFKA_PORT
-    kafka_controller_port: int = DEFAULT_KAFKA_PORT + 1
+    kafka_port: int = Field(default=DEFAULT_KAFKA_PORT, ge=1, le=65535)
+    # Unset: the port after BIZEVENTS_KAFKA_PORT, so one variable moves a whole stack.
+    kafka_controller_port: int | None = Field(default=None, ge=1, le=65535)
     kafka_heap: str = "1g"
     # SASL/SCRAM listeners and ACLs (`bizevents dev up --secure`).
     kafka_secure: bool = False
     kafka_start_timeout: float = 90.0
-    pg_port: int = DEFAULT_PG_PORT
+    pg_port: int = Field(default=DEFAULT_PG_PORT, ge=1, le=65535)
     pg_user: str = "bizevents"
     pg_database: str = "bizevents"
     pg_bin_dir: Path | None = None
@@ -133,6 +134,10 @@ class DevSettings(ConnectionSettings):
     pg_os_user: str = "postgres"
     project_root: Path = Field(default_factory=find_project_root)
     state_dir: Path | None = None
+
+    @property
+    def controller_port(self) -> int:
+        return self.kafka_controller_port or self.kafka_port + 1
 
     @property
     def state(self) -> Path:

@@ -5,13 +5,29 @@ from __future__ import annotations
 import typer
 
 from . import apps, broker, contracts, db, dev, dlq, kafka, relay, status, topics
+from .base import command_group
 from .worker import worker
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    help="bizevents: business events between applications.",
-)
+app = command_group("bizevents: business events between applications.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"bizevents {version('bizevents')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """bizevents: business events between applications."""
+
+
 app.add_typer(dev.app, name="dev")
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(broker.app, name="broker")

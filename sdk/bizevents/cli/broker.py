@@ -8,10 +8,9 @@ from typing import Any
 import typer
 
 from ..errors import BizEventsError
+from .base import command_group
 
-app = typer.Typer(
-    no_args_is_help=True, help="The broker: HTTP gateway, contract registry API and served docs."
-)
+app = command_group("The broker: HTTP gateway, contract registry API and served docs.")
 
 
 @app.command()

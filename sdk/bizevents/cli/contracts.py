@@ -17,8 +17,9 @@ from rich.table import Table
 from ..contracts import ContractDiff, ContractSet, diff_contracts, load_contracts
 from ..contracts.settings import ContractsSettings
 from ..errors import BizEventsError, ProblemsError
+from .base import command_group
 
-app = typer.Typer(no_args_is_help=True, help="Lint, diff, check and generate code from contracts.")
+app = command_group("Lint, diff, check and generate code from contracts.")
 
 PATH = typer.Argument(
     None, help="Contracts folder or file (default: BIZEVENTS_CONTRACTS_PATH or ./contracts)."

@@ -9,8 +9,9 @@ import typer
 from ..devservices import KafkaServer, PostgresServer
 from ..errors import BizEventsError
 from ..settings import DevSettings
+from .base import command_group
 
-app = typer.Typer(no_args_is_help=True, help="Start and stop the local Kafka and PostgreSQL.")
+app = command_group("Start and stop the local Kafka and PostgreSQL.")
 
 
 def _servers(secure: bool = False) -> tuple[KafkaServer, PostgresServer]:
@@ -48,12 +49,20 @@ def up(
     """Start both services (a second `up` is harmless) and print the connection settings."""
     try:
         kafka, pg = _servers(secure)
+        kafka.preflight()
+    except BizEventsError as exc:
+        raise _fail(exc) from exc
+    pg_was_running = pg.running_pid() is not None
+    try:
         pg.start()
         typer.echo(f"postgres {pg.version()} up on {pg.url}", err=True)
         kafka.start()
         mode = " (SASL/SCRAM-SHA-512, ACLs)" if kafka.secure else ""
         typer.echo(f"kafka {kafka.version} up on {kafka.bootstrap}{mode}", err=True)
     except BizEventsError as exc:
+        # Nothing half-started: what this command started is stopped again.
+        if not pg_was_running:
+            pg.stop()
         raise _fail(exc) from exc
     _print_env(kafka, pg)
 

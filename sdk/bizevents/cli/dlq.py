@@ -32,20 +32,29 @@ from ..dlq import (
 )
 from ..errors import BizEventsError, DeadLetterError
 from ..logging import configure_logging, redact_url
+from .base import command_group
 
-app = typer.Typer(no_args_is_help=True, help="Inspect, replay and purge dead letters.")
+app = command_group("Inspect, replay and purge dead letters.")
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
 
 # Shared options (typer needs them as defaults of each command).
-TYPE = typer.Option([], "--type", "-t", help="CloudEvent type (repeatable).")
-GROUP = typer.Option([], "--group", "-g", help="Subscriber group (repeatable).")
-SINCE = typer.Option(None, help="Last failure at or after: ISO 8601 time or 90m / 2h / 1d ago.")
-UNTIL = typer.Option(None, help="Last failure before: ISO 8601 time or 90m / 2h / 1d ago.")
-ERROR = typer.Option(None, "--error", "-e", help="Text in the error message or type (ILIKE).")
-STATUS = typer.Option([], "--status", "-s", help="dead, replayed or purged (repeatable).")
-IDS = typer.Option([], "--id", help="Dead-letter id (repeatable).")
+TYPE = typer.Option([], "--type", "-t", metavar="TYPE", help="CloudEvent type (repeatable).")
+GROUP = typer.Option([], "--group", "-g", metavar="GROUP", help="Subscriber group (repeatable).")
+SINCE = typer.Option(
+    None, metavar="TIME", help="Last failure at or after: ISO 8601 time or 90m / 2h / 1d ago."
+)
+UNTIL = typer.Option(
+    None, metavar="TIME", help="Last failure before: ISO 8601 time or 90m / 2h / 1d ago."
+)
+ERROR = typer.Option(
+    None, "--error", "-e", metavar="TEXT", help="Text in the error message or type (ILIKE)."
+)
+STATUS = typer.Option(
+    [], "--status", "-s", metavar="STATUS", help="dead, replayed or purged (repeatable)."
+)
+IDS = typer.Option([], "--id", metavar="ID", help="Dead-letter id (repeatable).")
 JSON_OUT = typer.Option(False, "--json", help="Machine-readable output.")
 
 
@@ -308,7 +317,9 @@ def ingest() -> None:
 
 
 def replay_group(
-    group: str = typer.Option(..., "--group", "-g", help="The subscriber group to re-run."),
+    group: str = typer.Option(
+        ..., "--group", "-g", metavar="GROUP", help="The subscriber group to re-run."
+    ),
     start: str = typer.Option(
         ..., "--from", help="ISO 8601 time, 90m / 2h / 1d ago, or an offset (every partition)."
     ),

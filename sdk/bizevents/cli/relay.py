@@ -18,8 +18,9 @@ from ..migrations import checked_identifier
 from ..outbox import migrate_outbox
 from ..relay import Relay
 from ..settings import RelaySettings
+from .base import command_group
 
-outbox_app = typer.Typer(no_args_is_help=True, help="The transactional outbox in your database.")
+outbox_app = command_group("The transactional outbox in your database.")
 
 
 @contextlib.contextmanager

@@ -37,7 +37,9 @@ def load_object(spec: str) -> Any:
 
 def worker(
     target: str = typer.Argument(..., help="The app's Events object, as module:attribute"),
-    group: list[str] = typer.Option([], "--group", "-g", help="Only these groups (repeatable)"),
+    group: list[str] = typer.Option(
+        [], "--group", "-g", metavar="GROUP", help="Only these groups (repeatable)"
+    ),
     concurrency: int | None = typer.Option(None, help="Handlers running at once"),
     processes: int = typer.Option(
         1, "--processes", "-p", min=1, help="Worker processes of the same groups (one core each)"

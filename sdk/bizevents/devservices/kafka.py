@@ -125,14 +125,14 @@ class KafkaServer:
             return kafka_security.server_properties(
                 HOST,
                 s.kafka_port,
-                s.kafka_controller_port,
+                s.controller_port,
                 kafka_security.load_or_create(self.admin_password_file, kafka_security.ADMIN),
                 kafka_security.load_or_create(
                     self.controller_password_file, kafka_security.CONTROLLER
                 ),
             )
         return [
-            f"listeners=PLAINTEXT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.kafka_controller_port}",
+            f"listeners=PLAINTEXT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.controller_port}",
             f"advertised.listeners=PLAINTEXT://{HOST}:{s.kafka_port}",
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -148,7 +148,7 @@ class KafkaServer:
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
-                    f"controller.quorum.voters=1@{HOST}:{s.kafka_controller_port}",
+                    f"controller.quorum.voters=1@{HOST}:{s.controller_port}",
                     "controller.listener.names=CONTROLLER",
                     *self._listener_lines(),
                     f"log.dirs={self.data}",
@@ -206,14 +206,11 @@ class KafkaServer:
         return pid if pid is not None and process.alive(pid) else None
 
     def start(self) -> None:
-        """Idempotent: does nothing when our broker already answers."""
+        """Idempotent: does nothing when our broker already answers. On any failure the broker
+        is stopped again and the error carries the end of its logs."""
         if self.running_pid() is not None and self.ready():
             return
-        if process.port_open(HOST, self.settings.kafka_port) and self.running_pid() is None:
-            raise ServiceError(
-                f"port {self.settings.kafka_port} is taken by another process; "
-                "set BIZEVENTS_KAFKA_PORT"
-            )
+        self.preflight()
         java = self._java()
         self.fetch()
         self.home.mkdir(parents=True, exist_ok=True)
@@ -235,6 +232,8 @@ class KafkaServer:
             "kafka.Kafka",
             str(self.config_file),
         ]
+        # Only what this start writes is shown on failure (the files grow across runs).
+        marks = {name: process.size(self.logs / name) for name in ("stdout.log", "server.log")}
         with open(self.logs / "stdout.log", "ab") as out:
             proc = subprocess.Popen(
                 cmd,
@@ -248,17 +247,42 @@ class KafkaServer:
         deadline = time.monotonic() + self.settings.kafka_start_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
+                self.stop()
                 raise ServiceError(
-                    f"Kafka exited with code {proc.returncode}:\n"
-                    f"{process.tail(self.logs / 'stdout.log')}"
+                    f"Kafka exited with code {proc.returncode}:\n{self._log_report(marks)}"
                 )
             if self.ready():
                 return
             time.sleep(0.5)
+        self.stop()
         raise ServiceError(
-            f"Kafka did not answer within {self.settings.kafka_start_timeout}s:\n"
-            f"{process.tail(self.logs / 'server.log')}"
+            f"Kafka did not answer within {self.settings.kafka_start_timeout}s "
+            f"(BIZEVENTS_KAFKA_START_TIMEOUT); stopped it again:\n{self._log_report(marks)}"
         )
+
+    def preflight(self) -> None:
+        """Both listeners free (unless our broker runs), checked before anything starts: a taken
+        controller port otherwise shows up only as an exit code with the reason in server.log."""
+        if self.running_pid() is not None:
+            return
+        wanted = [
+            (self.settings.kafka_port, "BIZEVENTS_KAFKA_PORT"),
+            (self.settings.controller_port, "BIZEVENTS_KAFKA_CONTROLLER_PORT"),
+        ]
+        for port, variable in wanted:
+            if not process.port_free(HOST, port):
+                raise ServiceError(
+                    f"Kafka needs port {port} on {HOST} but another process holds it; "
+                    f"set {variable} to a free port"
+                )
+
+    def _log_report(self, marks: dict[str, int]) -> str:
+        parts = []
+        for name, start in marks.items():
+            text = process.tail_since(self.logs / name, start)
+            if text:
+                parts.append(f"--- {self.logs / name} (last lines) ---\n{text}")
+        return "\n".join(parts) or f"(nothing in {self.logs})"
 
     def ready(self) -> bool:
         """Ready means a real metadata request succeeds, not merely an open port."""

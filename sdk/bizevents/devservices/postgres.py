@@ -147,10 +147,10 @@ class PostgresServer:
                 "--no-locale",
             )
         if self.running_pid() is None:
-            if process.port_open(HOST, self.settings.pg_port):
+            if not process.port_free(HOST, self.settings.pg_port):
                 raise ServiceError(
-                    f"port {self.settings.pg_port} is taken by another process; "
-                    "set BIZEVENTS_PG_PORT"
+                    f"PostgreSQL needs port {self.settings.pg_port} on {HOST} but another "
+                    "process holds it; set BIZEVENTS_PG_PORT to a free port"
                 )
             opts = (
                 f"-c listen_addresses={HOST} -p {self.settings.pg_port} "

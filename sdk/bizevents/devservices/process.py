@@ -81,6 +81,40 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether we could listen on host:port now (an open-port probe misses a port that is bound
+    but not yet listening, and one held by a server that refuses connections)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def tail_since(path: Path, offset: int, lines: int = 25) -> str:
+    """The last lines written to `path` after byte `offset`, errors first when there are any
+    (a JVM's last lines are often its shutdown chatter, not the reason)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset if offset <= size(path) else 0)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    all_lines = [line for line in text.splitlines() if line.strip()]
+    errors = [line for line in all_lines if " ERROR " in line or " FATAL " in line]
+    chosen = errors[:5] + [line for line in all_lines[-lines:] if line not in errors[:5]]
+    return "\n".join(line[:500] for line in chosen)
+
+
 def tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
