@@ -31,12 +31,13 @@ async def preflight(settings: BrokerSettings) -> None:
 
 def serve(settings: BrokerSettings | None = None) -> None:
     settings = settings or BrokerSettings()
-    configure_logging(json=settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, settings.library_log_level)
     asyncio.run(preflight(settings))
     uvicorn.run(
         create_app(settings),
         host=settings.broker_host,
         port=settings.broker_port,
-        log_level="info",
+        log_config=None,  # uvicorn's lines go through our logging set-up like everyone's
+        log_level=settings.log_level.lower(),
         access_log=False,  # request counts and latency are in /metrics
     )

@@ -120,7 +120,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
-        timeout=180,
+        timeout=400,
         check=False,
     )
 
@@ -143,6 +143,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # two JVM starts and initdb: minutes on a loaded 2-core machine
 def test_up_then_down_leaves_no_process(services, tmp_path):
     """A second, private stack: `down` must leave nothing of ours running."""
     env = {

@@ -51,3 +51,52 @@ def test_logger_writes_to_the_current_stderr(monkeypatch: pytest.MonkeyPatch) ->
 def test_redact_url_keeps_urls_without_password() -> None:
     assert redact_url("postgresql://app@db/app") == "postgresql://app@db/app"
     assert redact_url("https://example.test/path") == "https://example.test/path"
+
+
+def _json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.strip().splitlines()]
+
+
+def test_standard_library_logging_goes_through_the_same_renderer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    configure_logging(json=True)
+    get_logger("bizevents.t").info("ours", traceparent=None, n=1)
+    logging.getLogger("aiokafka.consumer").info("partition list nobody reads")
+    logging.getLogger("aiokafka.consumer").warning("heartbeat failed for %s", "g1")
+    logging.getLogger("aiokafka.cluster").error("Topic %s not found in cluster metadata", "t")
+    logging.getLogger("someapp").info("password=%s", "x")
+    lines = _json_lines(out.getvalue())
+    assert [line["event"] for line in lines] == ["ours", "heartbeat failed for g1", "password=x"]
+    assert "traceparent" not in lines[0]
+    assert lines[1]["logger"] == "aiokafka.consumer" and lines[1]["level"] == "warning"
+    assert all("timestamp" in line for line in lines)
+
+
+def test_library_level_can_be_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    configure_logging(json=True, library_level="INFO")
+    logging.getLogger("aiokafka.cluster").error("Topic %s not found in cluster metadata", "t")
+    (line,) = _json_lines(out.getvalue())
+    assert line["level"] == "info"  # Kafka creates the topic: not an error
+
+
+def test_a_replayed_event_is_marked_in_handler_logs() -> None:
+    from datetime import UTC, datetime
+
+    from bizevents.envelope import Envelope
+    from bizevents.topics import replay_topic
+    from bizevents.worker import Context
+
+    env = Envelope(id="e1", type="t", source="/s", time=datetime.now(UTC), data=b"{}")
+    replayed = Context(env, "billing", 1, replay_topic("billing"), 0, 5)
+    normal = Context(env, "billing", 1, "orders", 0, 5)
+    assert replayed.log_fields()["replay"] is True
+    assert normal.log_fields()["replay"] is None  # dropped from the line

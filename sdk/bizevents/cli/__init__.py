@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
+from ..dlq.settings import DeadLetterSettings
+from ..errors import BizEventsError
+from ..settings import RelaySettings
+from ..settings_doc import epilog
+from ..worker.settings import WorkerSettings
 from . import apps, broker, contracts, db, dev, dlq, kafka, relay, status, topics
 from .base import command_group
+from .settings import settings
 from .worker import worker
 
 app = command_group("bizevents: business events between applications.")
@@ -35,13 +43,19 @@ app.add_typer(apps.app, name="apps")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(db.app, name="db")
-app.command("replay")(dlq.replay_group)
+app.command("replay", epilog=epilog(DeadLetterSettings))(dlq.replay_group)
 app.add_typer(relay.outbox_app, name="outbox")
 app.add_typer(topics.app, name="topics")
-app.command("relay")(relay.relay)
-app.command("worker")(worker)
+app.command("relay", epilog=epilog(RelaySettings))(relay.relay)
+app.command("worker", epilog=epilog(WorkerSettings))(worker)
 app.command("status")(status.status)
+app.command("settings")(settings)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except BizEventsError as exc:
+        # The safety net: whatever a command did not report itself is still one clear line.
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(1)

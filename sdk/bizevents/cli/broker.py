@@ -8,12 +8,21 @@ from typing import Any
 import typer
 
 from ..errors import BizEventsError
+from ..settings_doc import epilog
 from .base import command_group
 
 app = command_group("The broker: HTTP gateway, contract registry API and served docs.")
 
 
-@app.command()
+def _reads() -> str:
+    try:
+        from bizevents_broker.settings import BrokerSettings
+    except ImportError:  # the broker's extra is not installed
+        return ""
+    return epilog(BrokerSettings)
+
+
+@app.command(epilog=_reads())
 def serve(
     host: str | None = typer.Option(None, help="Listen address (BIZEVENTS_BROKER_HOST)."),
     port: int | None = typer.Option(None, help="Listen port (BIZEVENTS_BROKER_PORT)."),

@@ -17,9 +17,11 @@ from rich.table import Table
 from ..contracts import ContractDiff, ContractSet, diff_contracts, load_contracts
 from ..contracts.settings import ContractsSettings
 from ..errors import BizEventsError, ProblemsError
+from ..settings_doc import epilog
 from .base import command_group
 
 app = command_group("Lint, diff, check and generate code from contracts.")
+READS = epilog(ContractsSettings)
 
 PATH = typer.Argument(
     None, help="Contracts folder or file (default: BIZEVENTS_CONTRACTS_PATH or ./contracts)."
@@ -104,7 +106,7 @@ def _changes_table(diff: ContractDiff, title: str) -> Table:
     return table
 
 
-@app.command()
+@app.command(epilog=READS)
 def lint(path: Path | None = PATH, as_json: bool = JSON_OUT) -> None:
     """Check the contracts (YAML, AsyncAPI 3.0, $refs, extensions, payload schemas); every
     problem is listed, exit 1 on any."""
@@ -133,7 +135,7 @@ def lint(path: Path | None = PATH, as_json: bool = JSON_OUT) -> None:
     console.print(f"[green]ok[/green]: {len(contracts.services)} services, {len(contracts)} events")
 
 
-@app.command()
+@app.command(epilog=READS)
 def diff(
     old: Path = typer.Argument(..., help="The old contracts (folder or file)."),
     new: Path = typer.Argument(..., help="The new contracts (folder or file)."),
@@ -170,7 +172,7 @@ def _report_check(result: ContractDiff, against: str, as_json: bool) -> int:
     return 1 if breaking else 0
 
 
-@app.command()
+@app.command(epilog=READS)
 def check(
     path: Path | None = PATH,
     against_git: str | None = typer.Option(
@@ -212,7 +214,7 @@ def check(
         raise typer.Exit(code)
 
 
-@app.command()
+@app.command(epilog=READS)
 def codegen(
     path: Path | None = PATH,
     out: Path = typer.Option(..., "--out", help="Folder of the generated Python package."),
@@ -253,7 +255,7 @@ def _register_registry_commands() -> None:
         from . import registry
     except ImportError:  # pragma: no cover - the registry is part of the same package
         return
-    app.command("register")(registry.register)
+    app.command("register", epilog=READS)(registry.register)
 
 
 _register_registry_commands()

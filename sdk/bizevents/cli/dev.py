@@ -9,9 +9,11 @@ import typer
 from ..devservices import KafkaServer, PostgresServer
 from ..errors import BizEventsError
 from ..settings import DevSettings
+from ..settings_doc import epilog
 from .base import command_group
 
 app = command_group("Start and stop the local Kafka and PostgreSQL.")
+READS = epilog(DevSettings)
 
 
 def _servers(secure: bool = False) -> tuple[KafkaServer, PostgresServer]:
@@ -37,7 +39,7 @@ def _print_env(kafka: KafkaServer, pg: PostgresServer) -> None:
     typer.echo(f"export BIZEVENTS_DATABASE_URL={pg.url}")
 
 
-@app.command()
+@app.command(epilog=READS)
 def up(
     secure: bool = typer.Option(
         False,
@@ -67,7 +69,7 @@ def up(
     _print_env(kafka, pg)
 
 
-@app.command()
+@app.command(epilog=READS)
 def down(
     wipe: bool = typer.Option(False, "--wipe", help="Also delete their data (topics, databases)."),
 ) -> None:
@@ -84,7 +86,7 @@ def down(
     typer.echo("kafka and postgres stopped" + (", data deleted" if wipe else ""), err=True)
 
 
-@app.command()
+@app.command(epilog=READS)
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Report whether each service answers; exit 1 when one is down."""
     try:

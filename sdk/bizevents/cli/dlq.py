@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
-from typing import Any, TextIO, TypeVar, cast
+from typing import Any, TypeVar
 
 import asyncpg
-import structlog
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -32,9 +29,11 @@ from ..dlq import (
 )
 from ..errors import BizEventsError, DeadLetterError
 from ..logging import configure_logging, redact_url
+from ..settings_doc import epilog
 from .base import command_group
 
 app = command_group("Inspect, replay and purge dead letters.")
+READS = epilog(DeadLetterSettings)
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -113,26 +112,18 @@ async def _store(settings: DeadLetterSettings) -> AsyncIterator[DeadLetterStore]
         await pool.close()
 
 
-def _quiet_logs(level: str = "WARNING") -> None:
+def _quiet_logs(settings: DeadLetterSettings, level: str = "WARNING", json: bool = False) -> None:
     """Logs to stderr (stdout is for tables and --json), warnings only unless told."""
-    configure_logging(level)
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # its INFO lists every topic
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Stderr())))
+    configure_logging(level, json or settings.log_json, settings.library_log_level)
 
 
-class _Stderr:
-    """Whatever sys.stderr is at write time (a captured stream may be swapped or closed)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
-def _run(work: Callable[[DeadLetterStore], Awaitable[T]], log_level: str = "WARNING") -> T:
-    settings = DeadLetterSettings()
-    _quiet_logs(log_level)
+def _run(
+    work: Callable[[DeadLetterStore], Awaitable[T]],
+    log_level: str = "WARNING",
+    log_json: bool = False,
+) -> T:
+    settings = _settings()
+    _quiet_logs(settings, log_level, log_json)
 
     async def main() -> T:
         async with _store(settings) as store:
@@ -142,12 +133,18 @@ def _run(work: Callable[[DeadLetterStore], Awaitable[T]], log_level: str = "WARN
         return asyncio.run(main())
 
 
+def _settings() -> DeadLetterSettings:
+    with _errors():
+        return DeadLetterSettings()
+
+
 @contextmanager
 def _errors() -> Any:
     try:
         yield
     except BizEventsError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        # Not rich: it would wrap the line and read brackets in the message as markup.
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from exc
 
 
@@ -166,7 +163,7 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-@app.command("list")
+@app.command("list", epilog=READS)
 def list_(
     types: list[str] = TYPE,
     groups: list[str] = GROUP,
@@ -203,7 +200,7 @@ def list_(
         out.print(f"more: add --before {page.next.before_id}")
 
 
-@app.command()
+@app.command(epilog=READS)
 def show(
     letter_id: int = typer.Argument(..., help="Dead-letter id."), as_json: bool = JSON_OUT
 ) -> None:
@@ -239,7 +236,7 @@ def _detail(item: StoredDeadLetter) -> dict[str, Any]:
     return detail
 
 
-@app.command()
+@app.command(epilog=READS)
 def replay(
     types: list[str] = TYPE,
     groups: list[str] = GROUP,
@@ -254,7 +251,7 @@ def replay(
     """Send matching dead letters (status 'dead' unless --status) back to their group's worker."""
     with _errors():
         f = _filter(types, groups, since, until, error, statuses, ids, limit=limit)
-    settings = DeadLetterSettings()
+    settings = _settings()
 
     async def work(store: DeadLetterStore) -> Any:
         from ..dlq.replay import replayable
@@ -275,7 +272,7 @@ def replay(
         out.print(f"replayed {result.replayed} dead letter(s)")
 
 
-@app.command()
+@app.command(epilog=READS)
 def purge(
     types: list[str] = TYPE,
     groups: list[str] = GROUP,
@@ -301,10 +298,10 @@ def purge(
     out.print(f"purged {count} dead letter(s)")
 
 
-@app.command()
-def ingest() -> None:
+@app.command(epilog=READS)
+def ingest(log_json: bool = typer.Option(False, "--log-json", help="JSON log lines.")) -> None:
     """Consume every bizevents.dlq.* topic into the store until SIGINT/SIGTERM."""
-    settings = DeadLetterSettings()
+    settings = _settings()
 
     async def work(store: DeadLetterStore) -> None:
         stop = asyncio.Event()
@@ -313,7 +310,7 @@ def ingest() -> None:
             loop.add_signal_handler(sig, stop.set)
         await DeadLetterIngester(store, settings).run(stop)
 
-    _run(work, log_level="INFO")
+    _run(work, log_level=settings.log_level, log_json=log_json)
 
 
 def replay_group(
@@ -330,8 +327,8 @@ def replay_group(
 ) -> None:
     """Re-process one group's history: matching records are copied to the group's replay topic,
     which its running worker consumes (no need to stop the group)."""
-    settings = DeadLetterSettings()
-    _quiet_logs()
+    settings = _settings()
+    _quiet_logs(settings)
     with _errors():
         begin = parse_start(start)
 

@@ -8,7 +8,6 @@ import signal
 from collections.abc import Iterator
 
 import asyncpg
-import pydantic
 import typer
 
 from ..errors import BizEventsError
@@ -18,9 +17,11 @@ from ..migrations import checked_identifier
 from ..outbox import migrate_outbox
 from ..relay import Relay
 from ..settings import RelaySettings
+from ..settings_doc import epilog
 from .base import command_group
 
 outbox_app = command_group("The transactional outbox in your database.")
+READS = epilog(RelaySettings)
 
 
 @contextlib.contextmanager
@@ -28,7 +29,7 @@ def _clear_errors(settings: RelaySettings | None = None) -> Iterator[None]:
     """One line on stderr and exit 1 for what a user can fix (settings, an unreachable database)."""
     try:
         yield
-    except (BizEventsError, pydantic.ValidationError) as exc:
+    except BizEventsError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from exc
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -48,8 +49,8 @@ def relay(
     log_json: bool = typer.Option(False, "--log-json", help="JSON log lines."),
 ) -> None:
     """Move committed outbox rows to Kafka (one active relay per outbox; others stand by)."""
-    configure_logging(json=log_json)
     settings = _settings()
+    configure_logging(settings.log_level, log_json or settings.log_json, settings.library_log_level)
     serve_metrics(settings.relay_metrics_port, settings.metrics_host)
     asyncio.run(_run_relay(settings))
 
@@ -63,9 +64,10 @@ async def _run_relay(settings: RelaySettings) -> None:
         "relay.start", schema=settings.outbox_schema, kafka=settings.kafka_bootstrap
     )
     await relay.run()
+    get_logger("bizevents.relay").info("relay.stopped", schema=settings.outbox_schema)
 
 
-@outbox_app.command()
+@outbox_app.command(epilog=READS)
 def migrate() -> None:
     """Create or upgrade the outbox table (idempotent)."""
     settings = _settings()
@@ -82,7 +84,7 @@ def migrate() -> None:
     typer.echo(f"outbox in schema {settings.outbox_schema!r} at version {version}")
 
 
-@outbox_app.command()
+@outbox_app.command(epilog=READS)
 def status() -> None:
     """Pending rows and the age of the oldest one."""
     settings = _settings()

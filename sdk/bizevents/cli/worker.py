@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pydantic
 import typer
 
 from ..errors import BizEventsError, ConfigurationError
@@ -44,6 +43,8 @@ def worker(
     processes: int = typer.Option(
         1, "--processes", "-p", min=1, help="Worker processes of the same groups (one core each)"
     ),
+    log_json: bool = typer.Option(False, "--log-json", help="JSON log lines."),
+    log_level: str | None = typer.Option(None, "--log-level", help="DEBUG, INFO, WARNING..."),
 ) -> None:
     """Consume and handle events for the app's subscriber groups until SIGTERM/SIGINT."""
     from ..worker import Worker, WorkerSettings
@@ -53,9 +54,13 @@ def worker(
         overrides["groups"] = group
     if concurrency is not None:
         overrides["concurrency"] = concurrency
+    if log_json:
+        overrides["log_json"] = True
+    if log_level is not None:
+        overrides["log_level"] = log_level
     try:
         settings = WorkerSettings(**overrides)
-        configure_logging(settings.log_level, settings.log_json)
+        configure_logging(settings.log_level, settings.log_json, settings.library_log_level)
         events = load_object(target)
         if processes > 1:
             from ..worker.processes import run_processes
@@ -66,7 +71,7 @@ def worker(
             )
             raise typer.Exit(status)
         asyncio.run(Worker(events, settings).run())
-    except (BizEventsError, pydantic.ValidationError) as exc:
+    except BizEventsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:

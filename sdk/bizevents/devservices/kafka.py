@@ -12,9 +12,11 @@ import re
 import resource
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import ConfigurationError, ServiceError
 from ..settings import ConnectionSettings, DevSettings
@@ -38,7 +40,8 @@ class KafkaServer:
         self.deploy_dir = settings.project_root / "deploy" / "kafka"
         self.home = settings.state / "kafka"
         self.version = self._pinned_version()
-        self.libs = self.home / "libs" / self.version
+        # Shared by every stack of this user: a second stack does not fetch 54 MB again.
+        self.libs = settings.kafka_jars / self.version
         self.data = self.home / "data"
         self.logs = self.home / "logs"
         self.pid_file = self.home / "kafka.pid"
@@ -92,9 +95,10 @@ class KafkaServer:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise ConfigurationError("Maven (mvn) is needed to fetch the Kafka server jars")
-        if self.libs.exists():
-            shutil.rmtree(self.libs)
-        self.libs.mkdir(parents=True)
+        # Fetched beside the final folder and renamed into place: two stacks starting at once
+        # never see a half-copied folder.
+        self.libs.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{self.version}-", dir=self.libs.parent))
         cmd = [
             mvn,
             "-q",
@@ -102,15 +106,22 @@ class KafkaServer:
             "-f",
             str(self.deploy_dir / "pom.xml"),
             "dependency:copy-dependencies",
-            f"-DoutputDirectory={self.libs}",
+            f"-DoutputDirectory={partial}",
         ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
+            shutil.rmtree(partial, ignore_errors=True)
             raise ServiceError(
                 f"fetching Kafka {self.version} with Maven failed:\n"
                 f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
             )
-        done.touch()
+        (partial / ".complete").touch()
+        if self.libs.exists():  # an incomplete copy left by an interrupted fetch
+            shutil.rmtree(self.libs, ignore_errors=True)
+        try:
+            partial.rename(self.libs)
+        except OSError:  # another stack finished first
+            shutil.rmtree(partial, ignore_errors=True)
 
     # -- lifecycle --------------------------------------------------------------------------
     def _java(self) -> str:

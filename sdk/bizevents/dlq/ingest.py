@@ -60,6 +60,7 @@ class DeadLetterIngester:
                 log.info("dead letters ingested", records=len(records), new=new)
         finally:
             await consumer.stop()
+        log.info("dead-letter ingester stopped", records=self.seen, new=self.stored)
 
     async def _store(self, records: list[DeadLetterRecord], stop: asyncio.Event) -> int | None:
         """Stores the batch, retrying while PostgreSQL is unavailable (offsets stay uncommitted

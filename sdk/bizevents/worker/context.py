@@ -12,7 +12,10 @@ import structlog
 
 from ..envelope import Envelope
 from ..errors import ConfigurationError
+from ..topics import replay_topic
 from .database import CONNECTION_ERRORS, DatabaseUnavailable
+
+REPLAY_PREFIX = replay_topic("")
 
 PoolProvider = Callable[[], Awaitable[asyncpg.Pool]]
 
@@ -46,6 +49,7 @@ class Context:
             "group": self.group,
             "attempt": self.attempt,
             "traceparent": self.envelope.extensions.get("traceparent"),
+            "replay": True if self.topic.startswith(REPLAY_PREFIX) else None,
         }
 
     @property

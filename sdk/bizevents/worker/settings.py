@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -13,53 +14,102 @@ from .membership import for_process, group_instance_id
 class WorkerSettings(ConnectionSettings):
     """Environment variables BIZEVENTS_<FIELD>, e.g. BIZEVENTS_CONCURRENCY=32."""
 
-    # Handlers running at once across all keys and partitions of the process.
-    concurrency: int = Field(default=64, ge=1)
-    # Backpressure: a partition is paused while this many of its records are fetched but not
-    # committable yet.
-    max_pending_per_partition: int = Field(default=1000, ge=1)
-    fetch_max_records: int = Field(default=500, ge=1)
+    concurrency: int = Field(
+        default=64, ge=1, description="Handlers running at once across all keys and partitions"
+    )
+    max_pending_per_partition: int = Field(
+        default=1000,
+        ge=1,
+        description="Backpressure: a partition pauses at this many fetched, uncommitted records",
+    )
+    fetch_max_records: int = Field(default=500, ge=1, description="Records per fetch")
     # A resumed partition is fetched only after the pending long-poll returns: keep it short.
-    fetch_max_wait_ms: int = Field(default=100, ge=0)
+    fetch_max_wait_ms: int = Field(
+        default=100, ge=0, description="Longest wait of a fetch for new records (ms)"
+    )
     # Default retry policy (a subscriber's RetryPolicy overrides any of these).
-    retry_attempts: int = Field(default=3, ge=1)  # immediate attempts, the first included
-    retry_backoff_initial: float = Field(default=0.1, ge=0)
-    retry_backoff_max: float = Field(default=2.0, ge=0)
-    retry_delays: list[float] = Field(default_factory=lambda: [10.0, 60.0, 600.0])
-    # Offsets are committed together, at most this often (never one commit per message).
-    commit_interval: float = Field(default=0.5, gt=0)
-    shutdown_timeout: float = Field(default=30.0, ge=0)
-    revoke_timeout: float = Field(default=10.0, ge=0)
+    retry_attempts: int = Field(
+        default=3, ge=1, description="Immediate attempts per message, the first included"
+    )
+    retry_backoff_initial: float = Field(
+        default=0.1, ge=0, description="Seconds before the second immediate attempt (doubling)"
+    )
+    retry_backoff_max: float = Field(
+        default=2.0, ge=0, description="Longest wait between immediate attempts"
+    )
+    retry_delays: list[float] = Field(
+        default_factory=lambda: [10.0, 60.0, 600.0],
+        description="Delayed retries in seconds, one retry topic each, e.g. 10,60,600",
+    )
+    commit_interval: float = Field(
+        default=0.5, gt=0, description="Seconds between offset commits (never one per message)"
+    )
+    shutdown_timeout: float = Field(
+        default=30.0, ge=0, description="Seconds in-flight handlers get to finish on SIGTERM"
+    )
+    revoke_timeout: float = Field(
+        default=10.0, ge=0, description="Seconds in-flight handlers get on a rebalance"
+    )
     # After an assignment, source partitions wait at most this long for the retry partitions to
     # be read (so parked records hold their keys again before later records run).
-    warmup_timeout: float = Field(default=30.0, ge=0)
-    metrics_port: int = 0
-    # Only these groups (empty: every group the app subscribes with).
-    groups: list[str] = Field(default_factory=list)
-    auto_offset_reset: str = "earliest"
-    # A crashed worker's partitions move to the others after this long (broker minimum: 6 s).
-    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    warmup_timeout: float = Field(
+        default=30.0, ge=0, description="Seconds to read retry topics before new records run"
+    )
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Port of the worker's /metrics (0: none)"
+    )
+    groups: list[str] = Field(
+        default_factory=list,
+        description="Only these subscriber groups, e.g. billing,audit (default: all)",
+    )
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        default="earliest",
+        description="Where a new group starts: earliest or latest",
+    )
+    session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1000,
+        description="A crashed worker's partitions move after this long (ms, broker min 6000)",
+    )
     # Static group membership: a restarted worker with the same id takes its partitions back
     # without waiting out the session timeout. Empty: the pod name in a Kubernetes StatefulSet,
     # none elsewhere; "off": never (see membership.py).
-    group_instance_id: str = ""
+    group_instance_id: str = Field(
+        default="",
+        description="Static membership id (empty: the StatefulSet pod name, else none; off)",
+    )
     # Set by `bizevents worker --processes N` in each child (0..N-1).
-    process_index: int | None = Field(default=None, ge=0)
-    # New retry/dead-letter/replay topics get this many partitions (0: as many as the widest
-    # source topic of the group).
-    topic_partitions: int = Field(default=0, ge=0)
-    topic_timeout: float = Field(default=30.0, gt=0)
-    # How soon a topic created after start (e.g. a source topic) is noticed.
-    metadata_max_age_ms: int = Field(default=30_000, ge=1000)
-    inbox_schema: str = "bizevents"
-    # Also record dead letters straight into the PostgreSQL store (`bizevents dlq list`); without
-    # it the store learns them from the dead-letter topic through its ingester.
-    dlq_store: bool = False
-    dlq_schema: str = "bizevents"
-    inbox_retention_seconds: float = Field(default=7 * 24 * 3600, gt=0)
-    inbox_cleanup_interval: float = Field(default=600.0, gt=0)
-    log_level: str = "INFO"
-    log_json: bool = False
+    process_index: int | None = Field(
+        default=None, ge=0, description="Set by `bizevents worker --processes N` in each child"
+    )
+    topic_partitions: int = Field(
+        default=0,
+        ge=0,
+        description="Partitions of new retry/dead-letter/replay topics (0: as the source topic)",
+    )
+    topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Replication factor of the topics bizevents creates (3 in production)",
+    )
+    topic_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for created topics to show up"
+    )
+    metadata_max_age_ms: int = Field(
+        default=30_000, ge=1000, description="How soon a topic created after start is noticed (ms)"
+    )
+    inbox_schema: str = Field(default="bizevents", description="Schema of the inbox table")
+    dlq_store: bool = Field(
+        default=False,
+        description="Also store dead letters in PostgreSQL directly (else `dlq ingest` does)",
+    )
+    dlq_schema: str = Field(default="bizevents", description="Schema of the dead-letter store")
+    inbox_retention_seconds: float = Field(
+        default=7 * 24 * 3600, gt=0, description="Inbox rows older than this are deleted"
+    )
+    inbox_cleanup_interval: float = Field(
+        default=600.0, gt=0, description="Seconds between inbox clean-ups"
+    )
 
     def static_member_id(self) -> str | None:
         """This process's `group.instance.id`, or None for dynamic membership."""
@@ -72,10 +122,3 @@ class WorkerSettings(ConnectionSettings):
         if any(d <= 0 for d in delays):
             raise ValueError("retry delays must be positive seconds")
         return delays
-
-    @field_validator("auto_offset_reset")
-    @classmethod
-    def _reset(cls, value: str) -> str:
-        if value not in ("earliest", "latest"):
-            raise ValueError("auto_offset_reset is 'earliest' or 'latest'")
-        return value
