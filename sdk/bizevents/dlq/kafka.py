@@ -33,7 +33,10 @@ async def ensure_topics(settings: DeadLetterSettings, names: Iterable[str]) -> N
     try:
         missing = wanted - set(await admin.list_topics())
         if missing:
-            topics = [NewTopic(n, settings.replay_topic_partitions, 1) for n in sorted(missing)]
+            topics = [
+                NewTopic(n, settings.replay_topic_partitions, settings.topic_replication_factor)
+                for n in sorted(missing)
+            ]
             response = await admin.create_topics(topics)
             for name, code, *_ in response.topic_errors:
                 # "already exists": created meanwhile by the worker or another replay.

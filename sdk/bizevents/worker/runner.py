@@ -154,7 +154,14 @@ class Worker:
             partitions = self.settings.topic_partitions or await _widest(admin, group.source_topics)
             wanted = [*group.retry_topics, group.replay_topic, group.dead_letter_topic]
             existing = set(await admin.list_topics())
-            missing = [NewTopic(t, partitions, 1) for t in wanted if t not in existing]
+            replicas = self.settings.topic_replication_factor
+            missing = [NewTopic(t, partitions, replicas) for t in wanted if t not in existing]
+            # An event topic nobody created yet gets its contract's retention (auto-creation by
+            # the relay's first send would give it the broker's default).
+            for topic, retention_ms in self._retention_of(group).items():
+                if topic not in existing:
+                    config = {"retention.ms": str(retention_ms)}
+                    missing.append(NewTopic(topic, partitions, replicas, topic_configs=config))
             if missing:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(missing)
@@ -164,6 +171,17 @@ class Worker:
             await _check_copartitioned(admin, group)
         finally:
             await admin.close()
+
+    def _retention_of(self, group: GroupConsumer) -> dict[str, int]:
+        if self.contracts is None:
+            return {}
+        found = {}
+        for event_type in group.subs:
+            if event_type in self.contracts:
+                contract = self.contracts.get(event_type)
+                if contract.retention_ms is not None:
+                    found[str(contract.topic)] = contract.retention_ms
+        return found
 
     async def stop(self) -> None:
         if self._stopped.is_set():
