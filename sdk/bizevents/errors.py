@@ -25,9 +25,19 @@ class Problem:
     pointer: str = ""
     file: str = ""
     rule: str = ""
+    # 1-based position in the file, when the pointer could be found in its text.
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def position(self) -> str:
+        """file:line:column where known (what editors and CI annotations understand)."""
+        if self.line is None:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column or 1}"
 
     def __str__(self) -> str:
-        where = ":".join(p for p in (self.file, self.pointer or "") if p)
+        where = ":".join(p for p in (self.position, self.pointer or "") if p)
         rule = f"[{self.rule}] " if self.rule else ""
         return f"{where}: {rule}{self.message}" if where else f"{rule}{self.message}"
 

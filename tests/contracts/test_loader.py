@@ -177,7 +177,10 @@ def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
     files = {p.file for p in info.value.problems}
     assert files == {"a.yaml", "b.yaml", "c.yaml"}
     assert "3 problem(s)" in info.value.summary
-    assert "b.yaml:/channels/c/x-bizevents-key: [key]" in str(info.value)
+    (key,) = [p for p in info.value.problems if p.rule == "key"]
+    assert f"b.yaml:{key.line}:{key.column}:/channels/c/x-bizevents-key: [key]" in str(info.value)
+    line = (tmp_path / "b.yaml").read_text().splitlines()[key.line - 1]  # type: ignore[operator]
+    assert line[key.column - 1 :].startswith("x-bizevents-key")  # type: ignore[operator]
 
 
 def test_channel_with_two_messages_is_refused(tmp_path: Path) -> None:

@@ -102,11 +102,11 @@ async def test_the_workers_subscription_rules_apply():
         TestEvents(events)
 
 
-async def test_an_app_without_subscribers_is_refused():
+async def test_something_that_is_not_an_app_is_refused():
     from bizevents.errors import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="no subscribers"):
-        TestEvents(Events(app="orders"))
+    with pytest.raises(ConfigurationError, match="neither an Events object nor a Router"):
+        TestEvents(object())
 
 
 @pytest.mark.services
@@ -145,3 +145,18 @@ async def test_inbox_subscribers_run_on_the_real_database_in_memory_mode(service
         await t.drain()
         assert len(t.calls()) == 1  # the duplicates never reached the handler
     assert await db.fetchval(f'SELECT count(*) FROM "{db_schema}".charges') == 1
+
+
+async def test_a_publisher_only_app_can_test_what_it_publishes() -> None:
+    from bizevents import Events
+
+    events = Events(app="orders")  # publishes, subscribes to nothing
+
+    async def place_order(conn: object, order_id: str) -> None:
+        await events.publish(conn, "com.acme.orders.OrderPlaced.v1", {"order_id": order_id})  # type: ignore[arg-type]
+
+    async with TestEvents(events) as t:
+        await place_order(None, "o-1")
+        (published,) = t.published("com.acme.orders.OrderPlaced.v1")
+        assert published.data == b'{"order_id":"o-1"}'
+        assert not t.handled() and not t.dead_letters()

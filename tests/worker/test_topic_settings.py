@@ -13,8 +13,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from bizevents import Events
 from bizevents.worker import Context, Worker
-
 from contracts.helpers import document, thing_channel, write
+
 from .worker_helpers import running
 
 pytestmark = [pytest.mark.services]

@@ -18,7 +18,9 @@ from ..contracts import ContractDiff, ContractSet, diff_contracts, load_contract
 from ..contracts.settings import ContractsSettings
 from ..errors import BizEventsError, ProblemsError
 from ..settings_doc import epilog
+from . import problems as problem_output
 from .base import command_group
+from .problems import Format
 
 app = command_group("Lint, diff, check and generate code from contracts.")
 READS = epilog(ContractsSettings)
@@ -38,40 +40,32 @@ def _emit(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-def _fail(exc: BizEventsError, as_json: bool) -> typer.Exit:
+def _fail(
+    exc: BizEventsError, as_json: bool, fmt: Format = Format.TABLE, base: Path | None = None
+) -> typer.Exit:
     """Report an error (every problem when it carries several) and exit 1."""
     if as_json:
-        problems = exc.problems if isinstance(exc, ProblemsError) else []
-        _emit(
-            {
-                "ok": False,
-                "error": exc.summary if isinstance(exc, ProblemsError) else str(exc),
-                "problems": [
-                    {"file": p.file, "pointer": p.pointer, "rule": p.rule, "message": p.message}
-                    for p in problems
-                ],
-            }
-        )
-        return typer.Exit(1)
-    console = Console(stderr=True)
-    if isinstance(exc, ProblemsError):
-        console.print(f"[red]error:[/red] {exc.summary}")
-        table = Table(title_justify="left")
-        for column in ("file", "pointer", "rule", "problem"):
-            table.add_column(column, overflow="fold")
-        for p in exc.problems:
-            table.add_row(p.file, p.pointer or "/", p.rule, p.message)
-        console.print(table)
+        fmt = Format.JSON
+    problems = exc.problems if isinstance(exc, ProblemsError) else []
+    summary = exc.summary if isinstance(exc, ProblemsError) else str(exc)
+    if fmt is Format.JSON:
+        typer.echo(problem_output.as_json(False, summary, problems, []))
+    elif fmt is Format.GITHUB:
+        for line in problem_output.as_github(problems, base):
+            typer.echo(line)
+        typer.echo(f"error: {summary}", err=True)
     else:
-        console.print(f"[red]error:[/red] {exc}")
+        typer.echo(f"error: {summary}", err=True)
+        for line in problem_output.as_lines(problems):
+            typer.echo(line, err=True)
     return typer.Exit(1)
 
 
-def _load(path: Path, as_json: bool) -> ContractSet:
+def _load(path: Path, as_json: bool, fmt: Format = Format.TABLE) -> ContractSet:
     try:
         return load_contracts(path)
     except BizEventsError as exc:
-        raise _fail(exc, as_json) from exc
+        raise _fail(exc, as_json, fmt, path if path.is_dir() else path.parent) from exc
 
 
 def _events_table(contracts: ContractSet) -> Table:
@@ -107,32 +101,49 @@ def _changes_table(diff: ContractDiff, title: str) -> Table:
 
 
 @app.command(epilog=READS)
-def lint(path: Path | None = PATH, as_json: bool = JSON_OUT) -> None:
+def lint(
+    path: Path | None = PATH,
+    as_json: bool = JSON_OUT,
+    fmt: Format = typer.Option(
+        Format.TABLE,
+        "--format",
+        help="table (for people), json, or github (annotations in a GitHub Actions log).",
+    ),
+) -> None:
     """Check the contracts (YAML, AsyncAPI 3.0, $refs, extensions, payload schemas); every
-    problem is listed, exit 1 on any."""
-    contracts = _load(_path(path), as_json)
+    problem is listed with file:line:column, exit 1 on any. Notes (advice) never fail."""
     if as_json:
-        _emit(
+        fmt = Format.JSON
+    folder = _path(path)
+    contracts = _load(folder, False, fmt)
+    notes = contracts.notes
+    if fmt is Format.JSON:
+        document = json.loads(problem_output.as_json(True, "", [], notes))
+        document["services"] = sorted(contracts.services)
+        document["events"] = [
             {
-                "ok": True,
-                "services": sorted(contracts.services),
-                "events": [
-                    {
-                        "event_type": c.event_type,
-                        "service": c.service,
-                        "topic": c.topic,
-                        "key_field": c.key_field,
-                        "compatibility": c.compatibility.value,
-                        "fingerprint": c.fingerprint(),
-                    }
-                    for c in contracts
-                ],
+                "event_type": c.event_type,
+                "service": c.service,
+                "topic": c.topic,
+                "key_field": c.key_field,
+                "compatibility": c.compatibility.value,
+                "fingerprint": c.fingerprint(),
             }
-        )
+            for c in contracts
+        ]
+        _emit(document)
         return
-    console = Console()
-    console.print(_events_table(contracts))
-    console.print(f"[green]ok[/green]: {len(contracts.services)} services, {len(contracts)} events")
+    summary = f"ok: {len(contracts.services)} services, {len(contracts)} events"
+    if fmt is Format.GITHUB:
+        base = folder if folder.is_dir() else folder.parent
+        for line in problem_output.as_github(notes, base, level="notice"):
+            typer.echo(line)
+        typer.echo(summary)
+        return
+    Console().print(_events_table(contracts))
+    for line in problem_output.as_lines(notes, label="note: "):
+        typer.echo(line)
+    typer.echo(summary + (f", {len(notes)} note(s)" if notes else ""))
 
 
 @app.command(epilog=READS)

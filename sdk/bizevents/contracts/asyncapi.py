@@ -13,6 +13,7 @@ from jsonschema.exceptions import ValidationError
 
 from ..errors import Problem
 from .refs import join
+from .wording import explain
 
 ASYNCAPI_VERSION = "3.0.0"
 MAX_STRUCTURE_PROBLEMS = 50
@@ -70,10 +71,10 @@ def structure_problems(document: Any, file: str) -> list[Problem]:
     problems: dict[tuple[str, str], Problem] = {}
     for error in _validator().iter_errors(document):
         for cause in _causes(error):
-            pointer = _pointer(cause) or "/"
-            key = (pointer, cause.message)
+            message, pointer = explain(cause)
+            key = (pointer, message)
             if key not in problems:
-                problems[key] = Problem(cause.message, pointer=pointer, file=file, rule="asyncapi")
+                problems[key] = Problem(message, pointer=pointer, file=file, rule="asyncapi")
         if len(problems) >= MAX_STRUCTURE_PROBLEMS:
             break
     return sorted(problems.values(), key=lambda p: p.pointer)

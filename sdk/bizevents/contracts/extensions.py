@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import Problem
 from .model import Compatibility
 from .refs import join
+from .wording import did_you_mean, shown
 
 PREFIX = "x-bizevents-"
 INFO_KEYS = frozenset({"x-bizevents-owner", "x-bizevents-source", "x-bizevents-mesh"})
@@ -60,7 +61,11 @@ def unknown_keys(
 ) -> list[Problem]:
     return [
         Problem(
-            f"unknown extension {key!r} (allowed here: {', '.join(sorted(allowed)) or 'none'})",
+            f"unknown extension {key!r}"
+            + (
+                did_you_mean(key, allowed)
+                or f" (allowed here: {', '.join(sorted(allowed)) or 'none'})"
+            ),
             pointer=join(pointer, key),
             file=file,
             rule="extension",
@@ -78,7 +83,12 @@ def _text(
         return None
     if not isinstance(value, str) or not value.strip():
         problems.append(
-            Problem(f"{key} must be a non-empty string", join(pointer, key), file, "extension")
+            Problem(
+                f"{key} must be a non-empty string, found {shown(value)}",
+                join(pointer, key),
+                file,
+                "extension",
+            )
         )
         return None
     return value
@@ -124,7 +134,8 @@ def _apps(
     ):
         problems.append(
             Problem(
-                f"{key} must be a list of app names matching {APP_NAME.pattern}",
+                f"{key} must be a list of app names (lowercase letters, digits, - and _, "
+                f"starting with a letter), found {shown(value)}",
                 join(pointer, key),
                 file,
                 "extension",
@@ -175,8 +186,9 @@ def channel_extensions(
         except ValueError:
             problems.append(
                 Problem(
-                    f"x-bizevents-compatibility {raw_mode!r} must be one of "
-                    + ", ".join(m.value for m in Compatibility),
+                    f"x-bizevents-compatibility {shown(raw_mode)} must be one of "
+                    + ", ".join(m.value for m in Compatibility)
+                    + did_you_mean(str(raw_mode).upper(), [m.value for m in Compatibility]),
                     join(pointer, "x-bizevents-compatibility"),
                     file,
                     "extension",
@@ -189,8 +201,8 @@ def channel_extensions(
         except ValueError:
             problems.append(
                 Problem(
-                    "x-bizevents-retention must be a duration like 7d, 12h, 30m, 45s, 500ms "
-                    "or 'forever'",
+                    f"x-bizevents-retention {shown(channel['x-bizevents-retention'])} must be a "
+                    "duration like 7d, 12h, 30m, 45s, 500ms or 'forever'",
                     join(pointer, "x-bizevents-retention"),
                     file,
                     "extension",

@@ -8,6 +8,7 @@ Files without a top-level `asyncapi` key are shared fragments: only read through
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,10 +17,13 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from ..errors import ContractError, Problem
 from . import extensions as ext
+from . import schemalint
 from .asyncapi import structure_problems
 from .mendix import attributes as mendix_attributes
 from .model import ContractSet, EventContract, ServiceDocument
-from .refs import RefError, Resolver, join
+from .positions import locate
+from .refs import RefError, Resolver, join, split_pointer
+from .wording import explain
 from .yamlsafe import Limits, parse_yaml, read_text
 
 SUFFIXES = (".yaml", ".yml")
@@ -99,6 +103,9 @@ class _Loader:
         self.limits = limits
         self.explicit = explicit
         self.problems: list[Problem] = []
+        # Advice that does not make a contract invalid (e.g. open payload schemas).
+        self.notes: list[Problem] = []
+        self.parsed: set[str] = set()
         self.texts: dict[str, str] = {}
         self.resolver = Resolver(root, {}, self._load_fragment, limits.max_nodes)
 
@@ -110,6 +117,8 @@ class _Loader:
         self.texts[name] = text
         data, problems = parse_yaml(text, name, self.limits)
         self.problems.extend(problems)
+        if not problems:
+            self.parsed.add(name)  # safe to compose again for line numbers
         return data
 
     def _load_fragment(self, name: str) -> Any:
@@ -164,8 +173,22 @@ class _Loader:
                 for p in dict.fromkeys(self.problems)
                 if not (p.rule == "payload-schema" and (p.file, p.pointer) in structural)
             ]
-            raise ContractError(f"invalid contracts in {label}: {len(unique)} problem(s)", unique)
-        return ContractSet(contracts, services)
+            located = self._located(unique)
+            raise ContractError(f"invalid contracts in {label}: {len(located)} problem(s)", located)
+        contract_set = ContractSet(contracts, services)
+        contract_set.notes = self._located(list(dict.fromkeys(self.notes)))
+        return contract_set
+
+    def _located(self, problems: list[Problem]) -> list[Problem]:
+        """With line and column from the file's text; one entry per (file, line, message)."""
+        seen: dict[tuple[str, int | None, str], Problem] = {}
+        for p in problems:
+            text = self.texts.get(p.file) if p.file in self.parsed else None
+            where = locate(text, p.pointer) if text is not None and p.pointer else None
+            if where is not None:
+                p = dataclasses.replace(p, line=where[0], column=where[1])
+            seen.setdefault((p.file, p.line if p.line is not None else -1, p.message), p)
+        return sorted(seen.values(), key=lambda p: (p.file, p.line or 0, p.column or 0))
 
     def _document(
         self,
@@ -295,8 +318,19 @@ class _Loader:
                 Problem(str(exc), join(cpointer, "messages", message_id), cfile, "ref")
             )
             return None
-        schema = self._payload(mfile, mpointer, message)
-        if extensions is None or schema is None:
+        schema, schema_ok = self._payload(mfile, mpointer, message)
+        # Every check runs whatever else failed: all problems at once, not in stages.
+        key_field = channel.get("x-bizevents-key")
+        key_ok = True
+        if schema is not None and isinstance(key_field, str) and key_field.strip():
+            key_problems = ext.key_problems(key_field, schema, cfile, cpointer)
+            self.problems.extend(key_problems)
+            key_ok = not key_problems
+        if schema is not None:
+            payload_pointer = join(mpointer, "payload")
+            self.problems.extend(schemalint.required_problems(schema, mfile, payload_pointer))
+            self.notes.extend(schemalint.open_schema_notes(schema, mfile, payload_pointer))
+        if extensions is None or schema is None or not schema_ok or not key_ok:
             return None
         if mesh == "mendix":
             _, refused = mendix_attributes(schema)
@@ -305,11 +339,6 @@ class _Loader:
                     Problem(f"Mendix mesh: {why}", join(mpointer, "payload"), mfile, "mesh")
                     for why in refused
                 )
-                return None
-        if extensions.key_field is not None:
-            key_problems = ext.key_problems(extensions.key_field, schema, cfile, cpointer)
-            if key_problems:
-                self.problems.extend(key_problems)
                 return None
         description = channel.get("description") or message.get("description") or ""
         return EventContract(
@@ -332,12 +361,14 @@ class _Loader:
             mesh=mesh,
         )
 
-    def _payload(self, file: str, pointer: str, message: Any) -> dict[str, Any] | None:
+    def _payload(self, file: str, pointer: str, message: Any) -> tuple[dict[str, Any] | None, bool]:
+        """The inlined payload schema (None when there is none to check further) and whether it
+        is valid."""
         if not isinstance(message, dict) or "payload" not in message:
             self.problems.append(
                 Problem("the message has no payload schema", pointer, file, "payload")
             )
-            return None
+            return None, False
         pointer = join(pointer, "payload")
         payload = message["payload"]
         if isinstance(payload, dict) and "schemaFormat" in payload:
@@ -351,18 +382,18 @@ class _Loader:
                         "payload",
                     )
                 )
-                return None
+                return None, False
             payload = payload.get("schema")
             pointer = join(pointer, "schema")
         before = len(self.resolver.problems)
         schema = self.resolver.inline(file, pointer, payload)
         if len(self.resolver.problems) > before:
-            return None
+            return None, False
         if not isinstance(schema, dict) or schema.get("type") != "object":
             self.problems.append(
                 Problem("the payload schema must have type: object", pointer, file, "payload")
             )
-            return None
+            return None, False
         declared = schema.pop("$schema", DRAFT_2020_12)
         if declared != DRAFT_2020_12:
             self.problems.append(
@@ -373,15 +404,17 @@ class _Loader:
                     "payload",
                 )
             )
-            return None
-        problems = [
-            Problem(
-                f"invalid JSON Schema: {e.message}",
-                join(pointer, *e.absolute_path),
-                file,
-                "payload-schema",
+            return None, False
+        problems = []
+        for error in _META.iter_errors(schema):
+            message, where = explain(error)
+            problems.append(
+                Problem(
+                    f"invalid JSON Schema: {message}",
+                    join(pointer, *split_pointer(where)),
+                    file,
+                    "payload-schema",
+                )
             )
-            for e in _META.iter_errors(schema)
-        ]
         self.problems.extend(problems)
-        return None if problems else schema
+        return schema, not problems

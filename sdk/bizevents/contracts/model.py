@@ -222,6 +222,8 @@ class ContractSet:
     ) -> None:
         self._contracts = dict(sorted(contracts.items()))
         self.services: Mapping[str, ServiceDocument] = dict(sorted((services or {}).items()))
+        # Advice from loading that does not make the contracts invalid (lint shows it).
+        self.notes: list[Problem] = []
 
     def get(self, event_type: str) -> EventContract:
         try:

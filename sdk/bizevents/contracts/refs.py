@@ -35,6 +35,13 @@ def join(pointer: str, *tokens: str | int) -> str:
     return pointer + "".join("/" + escape(str(t)) for t in tokens)
 
 
+def split_pointer(pointer: str) -> list[str]:
+    """The unescaped tokens of a JSON pointer ("" is the whole document)."""
+    if not pointer or pointer == "/":
+        return []
+    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.lstrip("/").split("/")]
+
+
 class RefError(Exception):
     """A ref that cannot be followed; carries the message for the Problem."""
 

@@ -100,7 +100,14 @@ class TestEvents:
             app=getattr(events, "app", None),
             naming=getattr(events, "naming", None),
         )
-        self.worker = Worker(shim, self.settings, dead_letter_sink=self._sink)
+        self.contracts = shim.contracts
+        # A publisher-only app has nothing to run: the harness then only records what the code
+        # under test publishes.
+        self.worker: Worker | None = (
+            Worker(shim, self.settings, dead_letter_sink=self._sink)
+            if router.subscriptions
+            else None
+        )
         self._producer: AIOKafkaProducer | None = None
         self._saved_outbox: Any = None
 
@@ -110,19 +117,22 @@ class TestEvents:
             self._saved_outbox = self.events.outbox
             self.events.outbox = _Outbox(self)
         if self.memory is None:
-            await self._ensure_source_topics()
+            if self.worker is not None:
+                await self._ensure_source_topics()
             self._producer = AIOKafkaProducer(
                 **self.settings.kafka_client_options(), acks="all", enable_idempotence=True
             )
             await self._producer.start()
-            await self.worker.start()
-        else:
+            if self.worker is not None:
+                await self.worker.start()
+        elif self.worker is not None:
             await self._start_in_memory(self.memory)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            await self.worker.stop()
+            if self.worker is not None:
+                await self.worker.stop()
             if self._producer is not None:
                 await self._producer.stop()
         finally:
@@ -131,6 +141,7 @@ class TestEvents:
 
     async def _start_in_memory(self, memory: MemoryKafka) -> None:
         w = self.worker
+        assert w is not None
         if any(s.inbox for s in w.router.subscriptions if s.group in w.group_names):
             pool = await w.pool()
             async with pool.acquire() as conn:
@@ -161,6 +172,7 @@ class TestEvents:
             await group.start()
 
     async def _ensure_source_topics(self) -> None:
+        assert self.worker is not None
         wanted = {
             self._topic_of(t) for s in self.worker.router.subscriptions for t in s.event_types
         }
@@ -174,6 +186,7 @@ class TestEvents:
             await admin.close()
 
     def _topic_of(self, event_type: str) -> str:
+        assert self.worker is not None  # only used to run subscribers
         return self.worker._topic_of(event_type)  # in the app's space and mesh
 
     # -- input -------------------------------------------------------------------------------------
@@ -266,7 +279,7 @@ class TestEvents:
                 await asyncio.sleep(0.01)
 
     async def _settled(self) -> bool:
-        for group in self.worker.groups:
+        for group in self.worker.groups if self.worker is not None else []:
             await group.commit()
             consumer: Any = group.consumer
             if self.memory is not None:
@@ -347,8 +360,8 @@ class _Outbox:
 
 def _router_of(events: Any) -> Router:
     router = events if isinstance(events, Router) else getattr(events, "router", None)
-    if not isinstance(router, Router) or not router.subscriptions:
-        raise ConfigurationError(f"{events!r} has no subscribers to test")
+    if not isinstance(router, Router):
+        raise ConfigurationError(f"{events!r} is neither an Events object nor a Router")
     return router
 
 
