@@ -10,16 +10,16 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
-import pydantic
 import typer
 
 from ..errors import BizEventsError
 from ..logging import redact_url
+from .base import command_group
 
 if TYPE_CHECKING:
     from bizevents_broker.core import AppInfo, AppStore
 
-app = typer.Typer(no_args_is_help=True, help="Apps and API keys of the HTTP gateway.")
+app = command_group("Apps and API keys of the HTTP gateway.")
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ def _run(action: Callable[[AppStore, asyncpg.Connection], Awaitable[T]]) -> T:
         raise _fail(f"apps need the [broker] extra ({exc.name} is missing)") from exc
     try:
         settings = BrokerSettings()
-    except pydantic.ValidationError as exc:
+    except BizEventsError as exc:  # a bad setting: one line naming the variable
         raise _fail(str(exc)) from exc
 
     async def go() -> T:
