@@ -45,7 +45,7 @@ async def test_direct_publish_validates_before_sending(services, read_topic):
 
 
 async def test_published_events_carry_the_active_traceparent(db, db_schema):
-    events = Events(app="orders", outbox_schema=db_schema)
+    events = Events(app="orders", outbox_schema=db_schema, require_transaction=False)
     await events.migrate(db)
     with use_traceparent(TRACE):
         await events.publish(db, "com.acme.test.Traced.v1", {"n": 1})

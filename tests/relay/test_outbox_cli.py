@@ -26,7 +26,7 @@ async def test_migrate_is_idempotent_and_status_counts_pending(db, db_url, db_sc
         result = cli("outbox", "migrate", **env)
         assert result.returncode == 0, result.stderr
         assert f"outbox in schema '{db_schema}' at version 1" in result.stdout
-    events = Events(app="orders", outbox_schema=db_schema)
+    events = Events(app="orders", outbox_schema=db_schema, require_transaction=False)
     await events.publish_many(db, [Event("com.acme.test.X.v1", {"i": i}) for i in range(3)])
     status = cli("outbox", "status", **env)
     assert status.returncode == 0 and "pending=3" in status.stdout

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.services
 
 @pytest.fixture
 def events(db_schema: str) -> Events:
-    return Events(app="orders", outbox_schema=db_schema)
+    return Events(app="orders", outbox_schema=db_schema, require_transaction=False)
 
 
 @pytest.fixture

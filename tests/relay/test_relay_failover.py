@@ -76,7 +76,7 @@ async def test_two_relays_kill_active_keeps_every_event_in_order(
     services, db, db_url, db_schema, topic, read_topic, tmp_path
 ):
     total = 10_000
-    events = Events(app="orders", outbox_schema=db_schema)
+    events = Events(app="orders", outbox_schema=db_schema, require_transaction=False)
     await events.migrate(db)
     env = {
         "BIZEVENTS_DATABASE_URL": db_url,
@@ -161,7 +161,7 @@ async def test_kafka_outage_keeps_rows_and_resumes(services, db, db_url, db_sche
         )
     )
     logs = contextlib.ExitStack()
-    events = Events(app="orders", outbox_schema=db_schema)
+    events = Events(app="orders", outbox_schema=db_schema, require_transaction=False)
     await events.migrate(db)
     task = asyncio.create_task(relay.run())
     etype = "com.acme.test.outage"

@@ -68,7 +68,7 @@ async def query(client: httpx.AsyncClient, url: str, promql: str) -> float | Non
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
 async def test_prometheus_scrapes_relay_metrics(db, db_schema, relay_process, topic, tmp_path):
     metrics_port, log = relay_process
-    events = Events(app="orders", outbox_schema=db_schema)
+    events = Events(app="orders", outbox_schema=db_schema, require_transaction=False)
     await events.migrate(db)
     await events.publish_many(db, [Event(topic, {"i": i}, key=f"k{i}") for i in range(30)])
 
@@ -110,7 +110,7 @@ async def test_prometheus_scrapes_relay_metrics(db, db_schema, relay_process, to
 
 @pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed")
 async def test_kcat_reads_binary_cloudevents(services, db, db_schema, relay_process, topic):
-    events = Events(app="orders", outbox_schema=db_schema)
+    events = Events(app="orders", outbox_schema=db_schema, require_transaction=False)
     await events.migrate(db)
     ids = await events.publish_many(
         db, [Event(topic, {"n": i}, key="order-7", subject=f"s{i}") for i in range(3)]

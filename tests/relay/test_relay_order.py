@@ -119,7 +119,7 @@ async def in_process_relay(settings: RelaySettings) -> AsyncIterator[Relay]:
 async def test_late_commits_with_claim_ahead_keep_per_key_order(
     services, db, db_url, db_schema, topic, read_topic
 ):
-    events = Events(app="orders", outbox_schema=db_schema)
+    events = Events(app="orders", outbox_schema=db_schema, require_transaction=False)
     await events.migrate(db)
     writers = Writers(events, db_url, topic)
     settings = RelaySettings(
@@ -145,7 +145,7 @@ async def test_late_commit_while_the_relay_claims_ahead_is_sent_before_its_next_
     the next batch while the current one is in flight, and is held at deleting the current one.
     Meanwhile key a's first event commits late (it took the lowest id) and its second commits.
     The relay's next claim must send a:1 before a:2."""
-    events = Events(app="orders", outbox_schema=db_schema)
+    events = Events(app="orders", outbox_schema=db_schema, require_transaction=False)
     await events.migrate(db)
     late = await asyncpg.connect(db_url)
     locker = await asyncpg.connect(db_url)
@@ -191,7 +191,7 @@ async def test_late_commits_and_relay_kills_keep_per_key_order(
     services, db, db_url, db_schema, topic, read_topic, tmp_path
 ):
     """The same writers while the relay process is killed with SIGKILL every 2 s and restarted."""
-    events = Events(app="orders", outbox_schema=db_schema)
+    events = Events(app="orders", outbox_schema=db_schema, require_transaction=False)
     await events.migrate(db)
     writers = Writers(events, db_url, topic)
     env = {

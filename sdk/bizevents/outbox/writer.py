@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import asyncpg
 
 from ..envelope import Envelope
+from ..errors import PublishError
 from ..migrations import checked_identifier
+from .connections import OutboxConnection
 from .schema import notify_channel
 
 _COLUMNS = (
@@ -89,15 +91,27 @@ class OutboxWriter:
         self._last_notify = now
         return True
 
-    async def write(self, conn: asyncpg.Connection, events: Sequence[OutgoingEvent]) -> None:
+    async def write(
+        self, conn: asyncpg.Connection | OutboxConnection, events: Sequence[OutgoingEvent]
+    ) -> None:
         if not events:
             return
         wake = self._wake()
         extra = (self.channel,) if wake else ()
-        if len(events) == 1:
-            sql = self._insert_one_notify if wake else self._insert_one
-            await conn.execute(sql, *_row(events[0]), *extra)
-            return
-        columns = list(zip(*(_row(e) for e in events), strict=True))
-        sql = self._insert_many_notify if wake else self._insert_many
-        await conn.execute(sql, *(list(c) for c in columns), *extra)
+        try:
+            if len(events) == 1:
+                sql = self._insert_one_notify if wake else self._insert_one
+                await conn.execute(sql, *_row(events[0]), *extra)
+                return
+            columns = list(zip(*(_row(e) for e in events), strict=True))
+            sql = self._insert_many_notify if wake else self._insert_many
+            await conn.execute(sql, *(list(c) for c in columns), *extra)
+        except Exception as exc:
+            # Any driver: SQLSTATE 42P01 is "undefined table".
+            if getattr(exc, "sqlstate", None) == "42P01":
+                raise PublishError(
+                    f"the outbox table {self.schema}.outbox does not exist: run "
+                    "`bizevents outbox migrate` (BIZEVENTS_OUTBOX_SCHEMA) or "
+                    "`await events.migrate(conn)` once"
+                ) from exc
+            raise
