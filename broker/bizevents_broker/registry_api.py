@@ -48,15 +48,18 @@ def _version(raw: str) -> int | None:
 
 
 async def _authorize(request: Request) -> None:
-    """Writes need the admin token, or an API key of an app with the admin role, once an admin
-    token is configured (without one the registry is open, as in local development)."""
+    """Writes need the admin token or an API key of an app with the admin role. Without an admin
+    token they are refused, unless BIZEVENTS_REGISTRY_OPEN_WRITES says the registry is open (local
+    development): an unauthenticated POST must not deprecate an event in production."""
     settings: BrokerSettings = request.app.state.settings
-    if settings.admin_token is None:
-        return
-    expected = f"Bearer {settings.admin_token.get_secret_value()}".encode()
     given = request.headers.get("authorization", "")
-    if hmac.compare_digest(given.encode(), expected):
-        return
+    if settings.admin_token is None:
+        if settings.registry_open_writes:
+            return
+    else:
+        expected = f"Bearer {settings.admin_token.get_secret_value()}".encode()
+        if hmac.compare_digest(given.encode(), expected):
+            return
     gateway: Gateway | None = getattr(request.app.state, "gateway", None)
     scheme, _, key = given.partition(" ")
     if gateway is not None and scheme.lower() == "bearer" and key:
@@ -68,6 +71,12 @@ async def _authorize(request: Request) -> None:
             if principal.admin:
                 return
             raise HTTPProblem(403, "registering and deprecating need the admin role")
+    if settings.admin_token is None:
+        raise HTTPProblem(
+            403,
+            "registry writes are off: the broker has no BIZEVENTS_ADMIN_TOKEN (set one, or "
+            "BIZEVENTS_REGISTRY_OPEN_WRITES=1 on a development broker)",
+        )
     raise HTTPProblem(401, "registering and deprecating need the broker's admin token")
 
 
@@ -161,7 +170,8 @@ async def register(request: Request) -> JSONResponse:
 
 
 async def deprecate(request: Request) -> JSONResponse:
-    """POST .../deprecate (one version, or every version of the type); body {"reason": ...}."""
+    """POST .../deprecate (one version, or every version of the type); body {"reason": ...}.
+    DELETE .../deprecate takes the deprecation back."""
     await _authorize(request)
     p = request.path_params
     version = _version(p["version"]) if "version" in p else None
@@ -176,6 +186,9 @@ async def deprecate(request: Request) -> JSONResponse:
         reason = data.get("reason", "")
     if version is None and p.get("version") == "latest":
         version = (await _registry(request).get(p["event_type"])).version
+    if request.method == "DELETE":  # the deprecation was a mistake, or the plan changed
+        changed = await _registry(request).undeprecate(p["event_type"], version)
+        return JSONResponse({"undeprecated": [v.to_json(with_contract=False) for v in changed]})
     changed = await _registry(request).deprecate(p["event_type"], version, reason)
     return JSONResponse({"deprecated": [v.to_json(with_contract=False) for v in changed]})
 
@@ -199,7 +212,7 @@ routes = [
     Route(_TYPE + "/versions", _guarded(list_versions)),
     Route(_TYPE + "/versions/{version}", _guarded(get_version)),
     Route(_TYPE + "/versions/{version}/schema", _guarded(get_schema)),
-    Route(_TYPE + "/versions/{version}/deprecate", _guarded(deprecate), methods=["POST"]),
-    Route(_TYPE + "/deprecate", _guarded(deprecate), methods=["POST"]),
+    Route(_TYPE + "/versions/{version}/deprecate", _guarded(deprecate), methods=["POST", "DELETE"]),
+    Route(_TYPE + "/deprecate", _guarded(deprecate), methods=["POST", "DELETE"]),
     Route(PREFIX + "/contracts", _guarded(register), methods=["POST"]),
 ]

@@ -18,6 +18,7 @@ import asyncpg
 import pydantic
 import pydantic_core
 
+from .deprecation import warn_if_deprecated
 from .envelope import Envelope, Mode, new_event_id, validate_extensions
 from .errors import PermissionDeniedError, PublishError
 from .mesh import Naming, to_wire
@@ -178,6 +179,7 @@ class Events:
                     f"app {self.app!r} may not publish {event_type!r} "
                     f"(allowed: {', '.join(contract.publishers)})"
                 )
+            warn_if_deprecated(contract, "publishing", self.app)
         return build_event(
             contract,
             event_type,

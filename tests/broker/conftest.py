@@ -81,6 +81,8 @@ async def registry(services: Any, db_schema: str) -> AsyncIterator[Registry]:
 
 
 def make_client(registry: Registry, **settings: Any) -> httpx.AsyncClient:
+    # Without an admin token the registry refuses writes; these tests run an open dev broker.
+    settings.setdefault("registry_open_writes", "admin_token" not in settings)
     app = create_app(BrokerSettings(registry_schema=registry.schema, **settings), registry)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://broker")
 

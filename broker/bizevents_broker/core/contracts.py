@@ -4,8 +4,9 @@ cached for a few seconds (a registration through this broker refreshes at once).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from bizevents.contracts import ContractSet, EventContract
 from bizevents.contracts.registry import Registry
@@ -50,7 +51,17 @@ class RegistryContracts:
             if self._cached is not None and time.monotonic() - self._loaded < self.ttl:
                 return self._cached
             latest = await self.registry.event_types()
-            contracts = {v.event_type: EventContract.from_dict(v.contract) for v in latest}
+            contracts = {v.event_type: _with_deprecation(v) for v in latest}
             self._cached = ContractSet(contracts)
             self._loaded = time.monotonic()
             return self._cached
+
+
+def _with_deprecation(version: Any) -> EventContract:
+    """The contract, carrying the registry's deprecation so publishers are warned."""
+    contract = EventContract.from_dict(version.contract)
+    if version.deprecated_at is None:
+        return contract
+    reason = f": {version.deprecation_reason}" if version.deprecation_reason else ""
+    since = f"since {version.deprecated_at.date().isoformat()}{reason}"
+    return dataclasses.replace(contract, deprecation=since)

@@ -88,6 +88,9 @@ class EventContract:
     file: str = ""
     # Wire conventions: "bizevents", or "mendix" (topic = Mendix channel id, see bizevents.mesh).
     mesh: str = "bizevents"
+    # Set when the contract comes from the registry and is deprecated there ("since <date>:
+    # <reason>"); not part of the contract's content or fingerprint.
+    deprecation: str | None = None
 
     @property
     def dataschema(self) -> str:

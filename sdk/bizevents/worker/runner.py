@@ -19,7 +19,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from .. import topics
-from ..errors import ConfigurationError, PermissionDeniedError
+from ..deprecation import warn_if_deprecated
+from ..errors import (
+    BizEventsError,
+    ConfigurationError,
+    PermissionDeniedError,
+    UnknownEventTypeError,
+)
 from ..kafka import make_producer
 from ..mesh import Inbound, Naming
 from ..metrics import serve_metrics
@@ -83,15 +89,30 @@ class Worker:
         """Every subscribed type must have a contract that lets this app subscribe."""
         if self.contracts is None:
             return
+        # Every problem at once (one alone keeps its own error type).
+        problems: list[BizEventsError] = []
         for sub in self.router.subscriptions:
             for event_type in sub.event_types:
-                contract = self.contracts.get(event_type)  # UnknownEventTypeError if missing
+                try:
+                    contract = self.contracts.get(event_type)
+                except UnknownEventTypeError as exc:
+                    problems.append(exc)
+                    continue
+                warn_if_deprecated(contract, "subscription", app)
                 allowed = tuple(getattr(contract, "subscribers", ()) or ())
                 if app is not None and allowed and app not in allowed:
-                    raise PermissionDeniedError(
-                        f"app {app!r} may not subscribe to {event_type!r} "
-                        f"(allowed: {', '.join(allowed)})"
+                    problems.append(
+                        PermissionDeniedError(
+                            f"app {app!r} may not subscribe to {event_type!r} "
+                            f"(allowed: {', '.join(allowed)})"
+                        )
                     )
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            raise ConfigurationError(
+                f"{len(problems)} contract problems: " + "; ".join(str(p) for p in problems)
+            )
 
     # -- database (lazy: only apps that use it need it) ------------------------------------------
     async def pool(self) -> asyncpg.Pool:

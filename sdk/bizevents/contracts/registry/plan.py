@@ -102,9 +102,13 @@ class Plan:
     problems: list[Problem] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        # A refused registration creates nothing: no entry may claim "created": true.
         return {
             "compatible": not self.problems,
-            "registrations": [r.to_json() for r in self.registrations],
+            "registrations": [
+                {**r.to_json(), "created": r.created and not self.problems}
+                for r in self.registrations
+            ],
             "problems": [problem_json(p) for p in self.problems],
         }
 

@@ -295,6 +295,22 @@ class Registry:
                 raise await self._not_found(conn, event_type, version)
         return sorted((_row_version(r) for r in rows), key=lambda v: v.version)
 
+    async def undeprecate(
+        self, event_type: str, version: int | None = None
+    ) -> list[ContractVersion]:
+        """Take a deprecation back (one version, or with None every version); idempotent."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"UPDATE {self._versions} SET deprecated_at = NULL, deprecation_reason = NULL "
+                "WHERE event_type = $1 AND ($2::int IS NULL OR version = $2) "
+                f"RETURNING {_COLUMNS}",
+                event_type,
+                version,
+            )
+            if not rows:
+                raise await self._not_found(conn, event_type, version)
+        return sorted((_row_version(r) for r in rows), key=lambda v: v.version)
+
 
 def _unpack(contracts: ContractSet | EventContract) -> tuple[list[EventContract], set[str]]:
     """The contracts, and the services whose dropped event types count as removals (a single
