@@ -144,6 +144,7 @@ async def server(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Asy
         "BIZEVENTS_REGISTRY_SCHEMA": schema,
         "BIZEVENTS_CONTRACTS_PATH": str(CONTRACTS),
         "BIZEVENTS_GATEWAY_SCHEMA": f"{schema}_gw",
+        "BIZEVENTS_REGISTRY_OPEN_WRITES": "1",  # a development broker: writes without a token
     }
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(

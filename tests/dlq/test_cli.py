@@ -93,10 +93,10 @@ async def test_dlq_replay_command(env, store):  # type: ignore[no-untyped-def]
     group = f"g-{uuid.uuid4().hex[:8]}"
     await store.add_many([from_dead_letter(letter(n, group=group)) for n in range(3)])
     out = json.loads(await run("dlq", "replay", "--group", group, "--limit", "2", "--json"))
-    assert out == {"replayed": 2, "skipped": 0}
+    assert out == {"replayed": 2, "skipped": 0, "not_dead": 0}
     assert await store.count(DeadLetterFilter(groups=(group,), statuses=(Status.REPLAYED,))) == 2
     out = json.loads(await run("dlq", "replay", "--group", group, "--json"))
-    assert out == {"replayed": 1, "skipped": 0}  # only the one still 'dead'
+    assert out == {"replayed": 1, "skipped": 0, "not_dead": 2}  # only the one still 'dead'
     assert await store.count(DeadLetterFilter(groups=(group,), statuses=(Status.REPLAYED,))) == 3
 
 
@@ -169,3 +169,30 @@ async def test_history_replay_copies_one_groups_matching_records(env, services, 
     assert "has no committed offsets" in await run(
         "replay", "--group", "nobody-" + group, "--from", "1h", code=1
     )
+
+
+async def test_messages_say_what_to_do(env, store):  # type: ignore[no-untyped-def]
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    empty = await asyncio.to_thread(runner.invoke, app, ["dlq", "list", "--group", group])
+    assert empty.exit_code == 0
+    assert "bizevents dlq ingest" in empty.output and "bizevents.dlq.<group>" in empty.output
+    await store.add_many([from_dead_letter(letter(1, group=group, minutes=30))])
+    # Durations as people write them (the letters' failures lie weeks back).
+    assert (
+        json.loads(await run("dlq", "list", "--group", group, "--since", "2hours", "--json"))[
+            "items"
+        ]
+        == []
+    )
+    recent = json.loads(await run("dlq", "list", "--group", group, "--since", "400 days", "--json"))
+    assert len(recent["items"]) == 1
+    bad = await run("dlq", "list", "--since", "yesterday-ish", code=1)
+    assert "--since 'yesterday-ish'" in bad and "--from" not in bad
+    (item,) = recent["items"]
+    await run("dlq", "replay", "--id", str(item["id"]))
+    again = await asyncio.to_thread(runner.invoke, app, ["dlq", "replay", "--id", str(item["id"])])
+    assert again.exit_code == 0
+    assert "replayed 0" in again.output and "already replayed or purged" in again.output
+    assert "--status replayed" in again.output
+    purge_help = await asyncio.to_thread(runner.invoke, app, ["dlq", "purge", "--help"])
+    assert "exits with code 2" in " ".join(purge_help.output.split())

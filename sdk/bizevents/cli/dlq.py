@@ -7,6 +7,7 @@ import json
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -60,7 +61,7 @@ JSON_OUT = typer.Option(False, "--json", help="Machine-readable output.")
 def _time(text: str | None, flag: str) -> datetime | None:
     if text is None:
         return None
-    start = parse_start(text)
+    start = parse_start(text, flag=flag)
     if start.time is None:
         raise DeadLetterError(f"{flag} {text!r} must be a time or a duration, not an offset")
     return start.time
@@ -183,6 +184,13 @@ def list_(
         nxt = page.next.before_id if page.next else None
         out.print_json(json.dumps({"items": [i.summary() for i in page.items], "next": nxt}))
         return
+    if not page.items and before is None:
+        err.print(
+            "no dead letters match. Workers first send them to the bizevents.dlq.<group> "
+            "topics; `bizevents dlq ingest` copies them into this store (or run workers with "
+            "BIZEVENTS_DLQ_STORE=1)."
+        )
+        return
     table = Table("id", "group", "type", "event id", "error", "att.", "last failure", "status")
     for item in page.items:
         table.add_row(
@@ -266,10 +274,28 @@ def replay(
             )
 
     result = _run(work)
+    # Letters the filter names but a replay leaves alone (already replayed, or purged).
+    passed_over = 0
+    if not statuses and limit is None:
+        matching = _run(lambda store: store.count(replace(f, statuses=tuple(Status))))
+        passed_over = max(0, matching - result.replayed - result.skipped)
     if as_json:
-        out.print_json(json.dumps({"replayed": result.replayed, "skipped": result.skipped}))
-    else:
-        out.print(f"replayed {result.replayed} dead letter(s)")
+        out.print_json(
+            json.dumps(
+                {
+                    "replayed": result.replayed,
+                    "skipped": result.skipped,
+                    "not_dead": passed_over,
+                }
+            )
+        )
+        return
+    out.print(f"replayed {result.replayed} dead letter(s)")
+    if passed_over:
+        err.print(
+            f"{passed_over} matching letter(s) are already replayed or purged and were left "
+            "alone: add --status replayed to send replayed ones again (purged ones have no bytes)"
+        )
 
 
 @app.command(epilog=READS)
@@ -285,7 +311,9 @@ def purge(
     hard: bool = typer.Option(False, "--hard", help="Delete rows instead of marking 'purged'."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Really purge (else: count only)."),
 ) -> None:
-    """Purge matching dead letters: their bytes are dropped (rows deleted with --hard)."""
+    """Purge matching dead letters: their bytes are dropped (rows deleted with --hard).
+
+    Without --yes nothing is purged: it prints how many match and exits with code 2."""
     with _errors():
         f = _filter(types, groups, since, until, error, statuses, ids)
         if f.is_empty and not everything:

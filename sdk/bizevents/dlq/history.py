@@ -33,7 +33,9 @@ from .settings import DeadLetterSettings
 
 log = get_logger(__name__)
 
-_DURATION = re.compile(r"^(\d+)([smhd])$")
+_DURATION = re.compile(
+    r"^(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)$", re.IGNORECASE
+)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 H_REPLAYED_FROM = "bizevents_replayed_from"
 
@@ -46,20 +48,20 @@ class Start:
     offset: int | None = None
 
 
-def parse_start(text: str, now: datetime | None = None) -> Start:
+def parse_start(text: str, now: datetime | None = None, flag: str = "--from") -> Start:
     """'2026-11-28T04:00:00Z', '2026-11-28' (UTC midnight), '90m' / '2h' / '1d' ago, or '1234'."""
     text = text.strip()
     if text.isdigit():
         return Start(offset=int(text))
     match = _DURATION.match(text)
     if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        delta = timedelta(**{_UNITS[match.group(2)[0].lower()]: int(match.group(1))})
         return Start(time=(now or datetime.now(UTC)) - delta)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise DeadLetterError(
-            f"--from {text!r} is neither an offset, a duration (90m, 2h, 1d) nor an ISO 8601 time"
+            f"{flag} {text!r} is neither an offset, a duration (90m, 2h, 1d) nor an ISO 8601 time"
         ) from None
     return Start(time=moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
