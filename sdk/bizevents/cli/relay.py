@@ -51,7 +51,7 @@ def relay(
     """Move committed outbox rows to Kafka (one active relay per outbox; others stand by)."""
     settings = _settings()
     configure_logging(settings.log_level, log_json or settings.log_json, settings.library_log_level)
-    serve_metrics(settings.relay_metrics_port, settings.metrics_host)
+    serve_metrics(settings.relay_metrics_port, ("relay", "outbox"), settings.metrics_host)
     asyncio.run(_run_relay(settings))
 
 

@@ -12,7 +12,11 @@ OLDEST_AGE = Gauge(
     "Age of the oldest outbox row not yet relayed",
     ["schema"],
 )
-RELAYED = Counter(metric_name("relay_events_total"), "Events relayed to Kafka", ["schema"])
+RELAYED = Counter(
+    metric_name("relay_events_total"),
+    "Events relayed to Kafka, by CloudEvents type and topic",
+    ["schema", "type", "topic"],
+)
 BATCH_SIZE = Histogram(
     metric_name("relay_batch_size"),
     "Rows per relayed batch",

@@ -35,6 +35,7 @@ import contextlib
 import os
 import random
 import time
+from collections import Counter
 from typing import Any
 
 import asyncpg
@@ -195,7 +196,12 @@ class Relay:
                         first_event_id=rows[0].event_id,
                         last_event_id=rows[-1].event_id,
                     )
-                    metrics.RELAYED.labels(**self._labels).inc(len(result.sent))
+                    sent = set(result.sent)
+                    by_type = Counter((r.record["type"], r.topic) for r in rows if r.id in sent)
+                    for (event_type, topic), count in by_type.items():
+                        metrics.RELAYED.labels(**self._labels, type=event_type, topic=topic).inc(
+                            count
+                        )
                     metrics.BATCH_SIZE.labels(**self._labels).observe(len(result.sent))
                 if result.failed:
                     ahead = None  # the failed rows go first: claim again from the start

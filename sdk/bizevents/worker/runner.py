@@ -160,7 +160,7 @@ class Worker:
             self.groups.append(group)
         for group in self.groups:
             await group.start()
-        serve_metrics(self.settings.metrics_port, self.settings.metrics_host)
+        serve_metrics(self.settings.metrics_port, ("worker",), self.settings.metrics_host)
 
     def _topic_of(self, event_type: str) -> str:
         if self.contracts is not None and event_type in self.contracts:
