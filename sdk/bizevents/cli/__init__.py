@@ -13,6 +13,7 @@ from ..settings_doc import epilog
 from ..worker.settings import WorkerSettings
 from . import apps, broker, contracts, db, dev, dlq, kafka, relay, status, topics
 from .base import command_group
+from .init import init
 from .settings import settings
 from .worker import worker
 
@@ -50,6 +51,7 @@ app.command("relay", epilog=epilog(RelaySettings))(relay.relay)
 app.command("worker", epilog=epilog(WorkerSettings))(worker)
 app.command("status")(status.status)
 app.command("settings")(settings)
+app.command("init")(init)
 
 
 def main() -> None:

@@ -32,6 +32,10 @@ JSON_OUT = typer.Option(False, "--json", help="Machine-readable output on stdout
 MODE_COLUMNS = ("BACKWARD", "FORWARD", "FULL", "NONE")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _path(path: Path | None) -> Path:
     return path if path is not None else ContractsSettings().contracts_path
 
@@ -133,7 +137,7 @@ def lint(
         ]
         _emit(document)
         return
-    summary = f"ok: {len(contracts.services)} services, {len(contracts)} events"
+    summary = f"ok: {_count(len(contracts.services), 'service')}, {_count(len(contracts), 'event')}"
     if fmt is Format.GITHUB:
         base = folder if folder.is_dir() else folder.parent
         for line in problem_output.as_github(notes, base, level="notice"):
@@ -143,7 +147,7 @@ def lint(
     Console().print(_events_table(contracts))
     for line in problem_output.as_lines(notes, label="note: "):
         typer.echo(line)
-    typer.echo(summary + (f", {len(notes)} note(s)" if notes else ""))
+    typer.echo(summary + (f", {_count(len(notes), 'note')}" if notes else ""))
 
 
 @app.command(epilog=READS)
