@@ -7,14 +7,17 @@ input); the page needs no script, and the route forbids scripts by Content-Secur
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from string import Template
 from typing import Any
 from urllib.parse import quote
 
+from bizevents.contracts.diff import diff_event
 from bizevents.contracts.registry import ContractVersion, StoredServiceDocument
+
+from .docs_fields import example, field_rows, plural, retention_words
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,11 @@ class EventView:
     subscribers: tuple[str, ...]
     deprecated: bool
     schema: dict[str, Any]
+    retention_ms: int | None = None
+    deprecated_at: str = ""
+    deprecation_reason: str = ""
+    # (version, registered date, the changes from the version before), oldest first.
+    history: tuple[tuple[int, str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,22 @@ class ServiceView:
     events: tuple[EventView, ...]
 
 
-def _event_view(v: ContractVersion) -> EventView:
+def _history(versions: Sequence[ContractVersion]) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
+    out = []
+    previous: ContractVersion | None = None
+    for v in versions:
+        when = v.registered_at.date().isoformat() if v.registered_at else ""
+        if previous is None:
+            changes: tuple[str, ...] = ("first version",)
+        else:
+            found = diff_event(previous.event_contract(), v.event_contract())
+            changes = tuple(c.message for c in found) or ("no change to the contract",)
+        out.append((v.version, when, changes))
+        previous = v
+    return tuple(out)
+
+
+def _event_view(v: ContractVersion, history: Sequence[ContractVersion] = ()) -> EventView:
     c = v.contract
     return EventView(
         event_type=v.event_type,
@@ -58,17 +81,31 @@ def _event_view(v: ContractVersion) -> EventView:
         subscribers=tuple(c.get("subscribers") or ()),
         deprecated=v.deprecated,
         schema=v.schema,
+        retention_ms=c.get("retention_ms"),
+        deprecated_at=v.deprecated_at.date().isoformat() if v.deprecated_at else "",
+        deprecation_reason=v.deprecation_reason or "",
+        history=_history(history),
     )
 
 
 def build_views(
-    latest: Iterable[ContractVersion], documents: Iterable[StoredServiceDocument]
+    latest: Iterable[ContractVersion],
+    documents: Iterable[StoredServiceDocument],
+    histories: Mapping[str, Sequence[ContractVersion]] | None = None,
+    query: str = "",
 ) -> list[ServiceView]:
-    """Group the latest version of every event type by service, with the service's document."""
+    """Group the latest version of every event type by service, with the service's document;
+    with `query`, only events whose type, service, description or fields mention it."""
     docs = {d.service: d for d in documents}
     events: dict[str, list[EventView]] = {}
+    needle = query.strip().lower()
     for version in latest:
-        events.setdefault(version.service, []).append(_event_view(version))
+        view = _event_view(version, (histories or {}).get(version.event_type, ()))
+        if needle and needle not in _searchable(view):
+            continue
+        events.setdefault(version.service, []).append(view)
+    if needle:
+        docs = {name: doc for name, doc in docs.items() if name in events}
     views = []
     for name in sorted(set(events) | set(docs)):
         doc = docs.get(name)
@@ -85,6 +122,11 @@ def build_views(
             )
         )
     return views
+
+
+def _searchable(e: EventView) -> str:
+    fields = " ".join(f"{r.name} {r.description}" for r in field_rows(e.schema))
+    return f"{e.event_type} {e.service} {e.description} {e.topic} {fields}".lower()
 
 
 def _apps(services: Sequence[ServiceView]) -> dict[str, tuple[list[str], list[str]]]:
@@ -118,8 +160,17 @@ _EVENT = Template(
 <tr><th>Compatibility</th><td class="compatibility">$compatibility</td></tr>
 <tr><th>Published by</th><td class="publishers">$publishers</td></tr>
 <tr><th>Subscribed by</th><td class="subscribers">$subscribers</td></tr>
-</table>
-<details><summary>Payload schema</summary><pre class="schema">$schema</pre></details>
+<tr><th>Retention</th><td class="retention">$retention</td></tr>
+$deprecation</table>
+<h4>Fields</h4>
+<table class="fields"><tr><th>Field</th><th>Type</th><th>Required</th><th>Constraints</th>
+<th>Description</th></tr>
+$fields</table>
+<h4>Example payload (generated from the schema)</h4>
+<pre class="example">$example</pre>
+<h4>Versions</h4>
+<ol class="history">$history</ol>
+<details><summary>Payload schema (JSON Schema)</summary><pre class="schema">$schema</pre></details>
 </article>"""
 )
 
@@ -151,6 +202,9 @@ article.event { border-left: 3px solid #99c; padding-left: 1em; margin: 1.5em 0;
 </head>
 <body>
 <h1>$title</h1>
+<form id="search" method="get" action="/docs/contracts">
+<input type="search" name="q" value="$query" placeholder="event type, service or field">
+<button type="submit">Search</button></form>
 <p id="summary">$summary</p>
 <nav><h2>Services</h2><ul id="services">$toc</ul></nav>
 <section id="apps"><h2>Apps</h2>
@@ -177,6 +231,40 @@ def _render_event(e: EventView) -> str:
         publishers=_names(e.publishers, "publisher"),
         subscribers=_names(e.subscribers, "subscriber"),
         schema=escape(json.dumps(e.schema, indent=2, ensure_ascii=False)),
+        retention=escape(retention_words(e.retention_ms)),
+        deprecation=(
+            '<tr class="deprecation"><th>Deprecated</th><td>'
+            + escape(
+                " ".join(
+                    p
+                    for p in (
+                        f"since {e.deprecated_at}" if e.deprecated_at else "",
+                        e.deprecation_reason,
+                    )
+                    if p
+                )
+                or "yes"
+            )
+            + "</td></tr>\n"
+            if e.deprecated
+            else ""
+        ),
+        fields="\n".join(
+            f'<tr class="field"><td><code>{escape(r.name)}</code></td><td>{escape(r.type)}</td>'
+            f"<td>{'yes' if r.required else 'no'}</td><td>{escape(r.constraints)}</td>"
+            f"<td>{escape(r.description)}</td></tr>"
+            for r in field_rows(e.schema)
+        ),
+        example=escape(json.dumps(example(e.schema), indent=2, ensure_ascii=False)),
+        history="".join(
+            f'<li value="{version}" class="version">v{version}'
+            + (f" ({escape(when)})" if when else "")
+            + "<ul>"
+            + "".join(f"<li>{escape(c)}</li>" for c in changes)
+            + "</ul></li>"
+            for version, when, changes in e.history
+        )
+        or f'<li value="{e.version}" class="version">v{e.version}</li>',
     )
 
 
@@ -201,11 +289,13 @@ def _render_service(s: ServiceView) -> str:
     )
 
 
-def render_page(services: Sequence[ServiceView], title: str = "Business event contracts") -> str:
+def render_page(
+    services: Sequence[ServiceView], title: str = "Business event contracts", query: str = ""
+) -> str:
     events = sum(len(s.events) for s in services)
     toc = "".join(
         f'<li><a href="#service-{escape(_anchor(s.name))}">{escape(s.name)}</a> '
-        f"({len(s.events)} events)</li>"
+        f"({plural(len(s.events), 'event')})</li>"
         for s in services
     )
     apps = "\n".join(
@@ -215,7 +305,11 @@ def render_page(services: Sequence[ServiceView], title: str = "Business event co
     )
     return _PAGE.substitute(
         title=escape(title),
-        summary=f"{len(services)} services, {events} event types (latest registered versions).",
+        query=escape(query),
+        summary=(
+            f"{plural(len(services), 'service')}, {plural(events, 'event type')} "
+            "(latest registered versions)" + (f", matching {escape(query)!r}." if query else ".")
+        ),
         toc=toc or "<li><em>nothing registered yet</em></li>",
         apps=apps,
         services="\n".join(_render_service(s) for s in services),

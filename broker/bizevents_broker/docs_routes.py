@@ -71,8 +71,14 @@ async def asyncapi_index(request: Request) -> JSONResponse:
 
 async def docs_page(request: Request) -> HTMLResponse:
     registry = _registry(request)
-    views = build_views(await registry.event_types(), await registry.service_documents())
-    return HTMLResponse(render_page(views), headers={"Content-Security-Policy": _CSP})
+    query = request.query_params.get("q", "")[:200]
+    latest = await registry.event_types()
+    # Version history only where there is one: a query per event type with several versions.
+    histories = {
+        v.event_type: await registry.versions(v.event_type) for v in latest if v.version > 1
+    }
+    views = build_views(latest, await registry.service_documents(), histories, query)
+    return HTMLResponse(render_page(views, query=query), headers={"Content-Security-Policy": _CSP})
 
 
 async def root(request: Request) -> RedirectResponse:
