@@ -149,7 +149,11 @@ class Events:
             mendix_topic_prefix = mendix_topic_prefix or env.mendix_topic_prefix
         # Topic names in this app's space (BIZEVENTS_SPACE) and mesh conventions per contract.
         self.naming = Naming(space or None, mendix_topic_prefix or None)
-        if isinstance(contracts, str | Path):
+        if isinstance(contracts, str) and contracts.startswith(("http://", "https://")):
+            from .contracts.pull import load_from_registry
+
+            contracts = load_from_registry(contracts)  # the broker's registry
+        elif isinstance(contracts, str | Path):
             from .contracts import load_contracts
 
             contracts = load_contracts(contracts)

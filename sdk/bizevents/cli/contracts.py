@@ -264,6 +264,26 @@ def codegen(
     Console().print(table)
 
 
+@app.command(epilog=READS)
+def pull(
+    url: str = typer.Argument(..., help="The broker, e.g. http://broker:8080"),
+    out: Path = typer.Option(Path("contracts"), "--out", help="Folder to write into."),
+    service: list[str] = typer.Option(
+        [], "--service", "-s", metavar="SERVICE", help="Only this service (repeatable)."
+    ),
+) -> None:
+    """Fetch the current contracts from the registry (one AsyncAPI file per service), so other
+    repositories need not copy YAML files; they are checked before anything is written."""
+    from ..contracts.pull import pull as pull_documents
+
+    try:
+        written = pull_documents(url, out, service or None)
+    except BizEventsError as exc:
+        raise _fail(exc, False) from exc
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
 def _register_registry_commands() -> None:
     # `register` lives with the registry code (PostgreSQL); attach it when that module exists.
     try:
