@@ -31,10 +31,11 @@ from ..ops.topicplan import (
     plan,
 )
 from ..settings import ConnectionSettings
+from .base import command_group
 
 T = TypeVar("T")
 
-app = typer.Typer(no_args_is_help=True, help="Kafka topics from the contracts: plan, then apply.")
+app = command_group("Kafka topics from the contracts: plan, then apply.")
 
 PATH = typer.Argument(Path("contracts"), help="Contracts folder (or one file).")
 APPS = typer.Option(
