@@ -47,6 +47,9 @@ def settings_classes() -> list[tuple[type[BaseModel], str]]:
         (ContractsSettings, "contracts"),
         (DevSettings, "dev"),
     ]
+    from .ops.overview import OpsSettings
+
+    classes.append((OpsSettings, "status, ops page"))
     try:
         from bizevents_broker.settings import BrokerSettings
     except ImportError:

@@ -18,13 +18,17 @@ from ..settings import ConnectionSettings
 class OpsSettings(ConnectionSettings):
     """`/ops` and `bizevents status` (prefix BIZEVENTS_)."""
 
-    prometheus_url: str | None = None
-    outbox_schema: str = "bizevents"
+    prometheus_url: str | None = Field(
+        default=None, description="Prometheus to read figures from (else PostgreSQL)"
+    )
+    outbox_schema: str = Field(default="bizevents", description="Schema of the outbox table")
     # More outboxes to show when reading PostgreSQL (Prometheus finds every relayed outbox).
-    ops_outbox_schemas: list[str] = Field(default_factory=list)
-    dlq_schema: str = "bizevents"
-    ops_plot_minutes: int = 30
-    ops_timeout: float = 5.0
+    ops_outbox_schemas: list[str] = Field(
+        default_factory=list, description="More outbox schemas to show, e.g. shop,billing"
+    )
+    dlq_schema: str = Field(default="bizevents", description="Schema of the dead-letter store")
+    ops_plot_minutes: int = Field(default=30, description="Minutes of history in the plots")
+    ops_timeout: float = Field(default=5.0, description="Seconds a status query may take")
 
     @property
     def outbox_schemas(self) -> list[str]:
