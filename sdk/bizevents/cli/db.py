@@ -18,11 +18,11 @@ from ..errors import BizEventsError
 from ..logging import redact_url
 from ..security.acls import derive
 from ..security.pg_roles import RolesPlan, apply_roles, plan_roles
+from .base import command_group
 
-app = typer.Typer(no_args_is_help=True, help="PostgreSQL set-up derived from the contracts.")
-roles_app = typer.Typer(
-    no_args_is_help=True,
-    help="Per-app roles: an app inserts into its own outbox only, the relay claims and deletes, "
+app = command_group("PostgreSQL set-up derived from the contracts.")
+roles_app = command_group(
+    "Per-app roles: an app inserts into its own outbox only, the relay claims and deletes, "
     "the worker owns its inbox. Run as a role that may create roles (BIZEVENTS_DATABASE_URL).",
 )
 app.add_typer(roles_app, name="roles")

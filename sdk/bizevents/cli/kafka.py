@@ -23,10 +23,11 @@ from ..contracts.settings import ContractsSettings
 from ..errors import BizEventsError
 from ..security.acls import AclPlan, Derived, derive, plan
 from ..security.kafka_admin import KafkaAdmin
+from .base import command_group
 
-app = typer.Typer(no_args_is_help=True, help="Kafka permissions derived from the contracts.")
-acl_app = typer.Typer(no_args_is_help=True, help="ACLs: one principal per app (User:<app>).")
-user_app = typer.Typer(no_args_is_help=True, help="SCRAM users (one per app).")
+app = command_group("Kafka permissions derived from the contracts.")
+acl_app = command_group("ACLs: one principal per app (User:<app>).")
+user_app = command_group("SCRAM users (one per app).")
 app.add_typer(acl_app, name="acl")
 app.add_typer(user_app, name="user")
 
