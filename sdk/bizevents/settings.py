@@ -109,6 +109,10 @@ class KafkaSecuritySettings(BaseSettings):
         return options
 
 
+class BadSettingError(ConfigurationError, ValueError):
+    """A BIZEVENTS_* variable with a bad value (a ValueError too, as pydantic's error was)."""
+
+
 def _is_list(annotation: Any) -> bool:
     if typing.get_origin(annotation) in (list, tuple, set, frozenset):
         return True
@@ -176,9 +180,9 @@ class ConnectionSettings(KafkaSecuritySettings):
         try:
             super().__init__(**values)
         except pydantic.ValidationError as exc:
-            raise ConfigurationError(settings_problem(exc)) from None
+            raise BadSettingError(settings_problem(exc)) from None
         except SettingsError as exc:
-            raise ConfigurationError(f"settings: {exc}") from None
+            raise BadSettingError(f"settings: {exc}") from None
 
     @field_validator("log_level", "library_log_level", mode="before")
     @classmethod
