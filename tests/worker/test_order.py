@@ -79,23 +79,31 @@ async def test_rebalance_commits_done_offsets_and_loses_nothing(
 ) -> None:
     etype = await kafka.new_type(partitions=4)
     handled: list[tuple[str, int]] = []
+    joined: list[Worker] = []
+
+    def b_has_partitions() -> bool:
+        consumer = joined[0].groups[0].consumer if joined else None
+        return consumer is not None and any(tp.topic == etype for tp in consumer.assignment())
 
     def app(name: str) -> Router:
         router = Router()
 
         @router.subscriber(etype, group=group)
         async def handle(event: dict[str, int], ctx: Context) -> None:
-            await asyncio.sleep(0.01)
+            # a runs slowly until b owns partitions, so a slow rebalance cannot let a finish alone.
+            await asyncio.sleep(0.01 if name == "b" or b_has_partitions() else 0.03)
             handled.append((name, event["n"]))
 
         return router
 
     total = 1000
     await kafka.send(etype, [envelope(etype, {"n": i}, key=f"k{i % 50}") for i in range(total)])
-    settings = fast_settings(concurrency=2, max_pending_per_partition=50)
+    # Small fetches bound what a holds (and must finish) when its partitions are revoked.
+    settings = fast_settings(concurrency=2, max_pending_per_partition=50, fetch_max_records=20)
     async with running(Worker(app("a"), settings)):
         await wait_until(lambda: len(handled) > 50)
-        async with running(Worker(app("b"), settings)):  # joins: partitions move to b
+        joined.append(Worker(app("b"), settings))
+        async with running(joined[0]):  # joins: partitions move to b
             await wait_until(lambda: len({n for _, n in handled}) == total, 60)
             ends = await kafka.end_offsets(etype, 4)
             await wait_until(lambda: _committed_all(kafka, group, etype, ends), 30)
