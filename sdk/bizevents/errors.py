@@ -17,6 +17,10 @@ class ServiceError(BizEventsError):
     """A local development service (Kafka, PostgreSQL) failed to start, stop or answer."""
 
 
+class ServiceUnavailableError(BizEventsError):
+    """Kafka or the database did not answer within the time a process waits for them."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding: where (file and JSON pointer) and what."""

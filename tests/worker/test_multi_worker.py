@@ -11,6 +11,7 @@ processes, and SIGTERM stopping them all cleanly.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -69,7 +70,14 @@ async def test_three_processes_a_fourth_added_one_killed_every_guarantee_holds(
     }
     log = (tmp_path / "supervisor.log").open("ab")
     supervisor = subprocess.Popen(
-        [str(Path(sys.executable).parent / "bizevents"), "worker", "effects:events", "-p", "3"],
+        [
+            str(Path(sys.executable).parent / "bizevents"),
+            "worker",
+            "effects:events",
+            "-p",
+            "3",
+            "--log-json",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -106,6 +114,14 @@ async def test_three_processes_a_fourth_added_one_killed_every_guarantee_holds(
         log.close()
     assert codes == [0, 0], (tmp_path / "supervisor.log").read_text()[-3000:]
     assert not any(parent_of(pid) == supervisor.pid for pid in last_children)
+    # --log-json reached the children: their lines are JSON too.
+    running_lines = [
+        line
+        for line in (tmp_path / "supervisor.log").read_text().splitlines()
+        if "worker running" in line
+    ]
+    assert len(running_lines) >= 4
+    assert all(json.loads(line)["event"] == "worker running" for line in running_lines)
 
     rows = await db.fetch("SELECT key, n, ok, attempt, pid FROM effects ORDER BY id")
     ok = [r for r in rows if r["ok"]]

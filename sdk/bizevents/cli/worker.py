@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,14 @@ def worker(
             from ..worker.processes import run_processes
 
             Worker(events, settings)  # the same checks as each child: fail once, here
+            # The children read their logging choice from the environment, like every setting.
+            env = {
+                **os.environ,
+                "BIZEVENTS_LOG_JSON": "true" if settings.log_json else "false",
+                "BIZEVENTS_LOG_LEVEL": settings.log_level,
+            }
             status = run_processes(
-                target, group, concurrency, processes, settings.shutdown_timeout + 30
+                target, group, concurrency, processes, settings.shutdown_timeout + 30, env
             )
             raise typer.Exit(status)
         asyncio.run(Worker(events, settings).run())

@@ -131,7 +131,12 @@ def child_args(target: str, groups: Sequence[str], concurrency: int | None) -> l
 
 
 def run_processes(
-    target: str, groups: Sequence[str], concurrency: int | None, count: int, stop_timeout: float
+    target: str,
+    groups: Sequence[str],
+    concurrency: int | None,
+    count: int,
+    stop_timeout: float,
+    env: Mapping[str, str] | None = None,
 ) -> int:
     args = child_args(target, groups, concurrency)
-    return Supervisor(args, count, os.environ, stop_timeout).run()
+    return Supervisor(args, count, os.environ if env is None else env, stop_timeout).run()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -36,6 +37,7 @@ from .inbox import cleanup, migrate_inbox
 from .router import Router
 from .settings import WorkerSettings
 from .slots import Slots
+from .startup import DATABASE_DOWN, KAFKA_DOWN, StartupWait
 
 log = structlog.get_logger("bizevents.worker")
 
@@ -123,19 +125,15 @@ class Worker:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        waiting = StartupWait(self.settings.start_timeout)
         if self._uses_inbox():
-            pool = await self.pool()
-            async with pool.acquire() as conn:
-                await migrate_inbox(conn, self.settings.inbox_schema)
+            await waiting.until_ready("database", self._migrate_inbox, DATABASE_DOWN)
             self._cleanup_task = asyncio.create_task(self._cleanup_loop())
         if self.sink is None and self.settings.dlq_store:
-            from ..dlq import DeadLetterStore, store_sink
-
-            store = DeadLetterStore(await self.pool(), self.settings.dlq_schema)
-            await store.migrate()
-            self.sink = store_sink(store)
-        self.producer = make_producer(self.settings, client_id="bizevents-worker")
-        await self.producer.start()
+            self.sink = await waiting.until_ready(
+                "database", self._dead_letter_store, DATABASE_DOWN
+            )
+        self.producer = await waiting.until_ready("Kafka", self._start_producer, KAFKA_DOWN)
         slots = Slots(self.settings.concurrency)
         for name in self.group_names:
             subs = self.router.for_group(name)
@@ -156,11 +154,33 @@ class Worker:
                 self.sink,
                 inbound=Inbound.of(self.naming, contracts),
             )
-            await self._ensure_topics(group)
+            await waiting.until_ready("Kafka", partial(self._ensure_topics, group), KAFKA_DOWN)
             self.groups.append(group)
         for group in self.groups:
-            await group.start()
+            await group.start()  # Kafka answered just above: a failure here is not a wait
         serve_metrics(self.settings.metrics_port, ("worker",), self.settings.metrics_host)
+
+    async def _migrate_inbox(self) -> None:
+        pool = await self.pool()
+        async with pool.acquire() as conn:
+            await migrate_inbox(conn, self.settings.inbox_schema)
+
+    async def _dead_letter_store(self) -> DeadLetterSink:
+        from ..dlq import DeadLetterStore, store_sink
+
+        store = DeadLetterStore(await self.pool(), self.settings.dlq_schema)
+        await store.migrate()
+        return store_sink(store)
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        producer = make_producer(self.settings, client_id="bizevents-worker")
+        try:
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        return producer
 
     def _topic_of(self, event_type: str) -> str:
         if self.contracts is not None and event_type in self.contracts:

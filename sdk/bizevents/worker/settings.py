@@ -47,6 +47,13 @@ class WorkerSettings(ConnectionSettings):
     shutdown_timeout: float = Field(
         default=30.0, ge=0, description="Seconds in-flight handlers get to finish on SIGTERM"
     )
+    # Kafka or PostgreSQL still starting (a fresh cluster, a pod scheduled first): wait, saying so
+    # once, instead of exiting with a traceback.
+    start_timeout: float = Field(
+        default=120.0,
+        ge=0,
+        description="Seconds to wait at start for Kafka and the database to answer (0: forever)",
+    )
     revoke_timeout: float = Field(
         default=10.0, ge=0, description="Seconds in-flight handlers get on a rebalance"
     )
