@@ -23,11 +23,15 @@ def render(outcome: Outcome) -> str:
                  f"{outcome.graceful_redeliveries}")  # fmt: skip
     lines.append(f"  {'writer connection errors (in doubt, resolved by ledger)':<{width}}  "
                  f"{outcome.writer_errors:>8,}")  # fmt: skip
+    lines.append(f"  {'gateway requests sent again (no answer or 5xx)':<{width}}  "
+                 f"{outcome.gateway_retries:>8,}")  # fmt: skip
+    lines.append(f"  {'gateway refusals (4xx)':<{width}}  {len(outcome.gateway_refused):>8,}")
     lines.append(f"  {'processes that exited by themselves (restarted)':<{width}}  "
                  f"{len(outcome.crashed):>8,}")  # fmt: skip
     lines += [f"  ! {e}" for e in r.examples]
     lines += [f"  exited by itself: {name}" for name in outcome.crashed[:10]]
-    lines.append("FAILED" if r.failed else "OK")
+    lines += [f"  gateway refused: {text}" for text in outcome.gateway_refused[:5]]
+    lines.append("FAILED" if r.failed or outcome.gateway_refused else "OK")
     return "\n".join(lines)
 
 
@@ -43,7 +47,7 @@ def main() -> None:
     outcome = asyncio.run(run(Options(events=args.events, faults=args.faults, seed=args.seed,
                                       fault_every=args.fault_every)))  # fmt: skip
     print(render(outcome))
-    sys.exit(1 if outcome.report.failed else 0)
+    sys.exit(1 if outcome.report.failed or outcome.gateway_refused else 0)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The chaos scenario: a private Kafka and PostgreSQL, writers publishing keyed events through the
-SDK's outbox (batches, late commits, rollbacks), two relays, one worker process per group (with
-the inbox and without), and a random fault schedule: kill -9 and restart of relays, workers and
-Kafka, crash-stop of PostgreSQL (`pg_ctl stop -m immediate`, no shutdown checkpoint), SIGTERM of
-workers. Afterwards `checker.check` reads everything back on its own.
+SDK's outbox (batches, late commits, rollbacks) and through the broker's HTTP gateway, two relays
+(and the broker's own relay for the gateway's outbox), one worker process per group (with the
+inbox and without), and a random fault schedule: kill -9 and restart of relays, workers, the
+broker and Kafka, crash-stop of PostgreSQL (`pg_ctl stop -m immediate`, no shutdown checkpoint),
+SIGTERM of workers. Afterwards `checker.check` reads everything back on its own.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 
 from bizevents.app import Event, Events
 from bizevents.devservices import KafkaServer, PostgresServer
@@ -34,7 +37,9 @@ from .checker import Report, check
 
 HERE = Path(__file__).resolve().parent
 BIZEVENTS = str(Path(sys.executable).parent / "bizevents")
-TYPE = "com.acme.chaos.Tick"
+TYPE = "com.acme.chaos.Tick.v1"
+CONTRACTS = HERE / "contracts"
+GATEWAY_APP = "chaos-gateway"
 KEYS_PER_WRITER = 8
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
@@ -56,7 +61,8 @@ class Options:
     seed: int = 1
     writers: int = 6
     fault_every: float = 3.0
-    kinds: tuple[str, ...] = ("relay", "worker", "worker_term", "kafka", "postgres")
+    gateway_share: float = 0.2  # of the events, published over HTTP through the broker
+    kinds: tuple[str, ...] = ("relay", "worker", "worker_term", "broker", "kafka", "postgres")
 
 
 @dataclass
@@ -68,6 +74,8 @@ class Outcome:
     graceful_redeliveries: list[int] = field(default_factory=list)
     seconds: float = 0.0
     writer_errors: int = 0
+    gateway_retries: int = 0  # requests sent again (same Idempotency-Key) after no answer or 5xx
+    gateway_refused: list[str] = field(default_factory=list)  # 4xx answers: none expected
 
 
 class Stack:
@@ -132,6 +140,14 @@ class Processes:
         self.env, self.logs = env, logs
         self.relays: list[subprocess.Popen[bytes]] = []
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self.broker: subprocess.Popen[bytes] | None = None
+        self.broker_port = free_port()
+        self.broker_env = {
+            "BIZEVENTS_CONTRACTS_PATH": str(CONTRACTS),
+            "BIZEVENTS_GATEWAY_SCHEMA": "chaos_gw",
+            "BIZEVENTS_REGISTRY_SCHEMA": "chaos_registry",
+            "BIZEVENTS_ADMIN_TOKEN": f"chaos-admin-{random.getrandbits(64):x}",
+        }
 
     def _spawn(self, args: list[str], name: str, extra: dict[str, str]) -> subprocess.Popen[bytes]:
         with (self.logs / f"{name}.log").open("ab") as out:
@@ -152,6 +168,10 @@ class Processes:
             ["worker", "chaos_app:events"], group, {"BIZEVENTS_GROUPS": f'["{group}"]'}
         )
 
+    def start_broker(self) -> None:
+        args = ["broker", "serve", "--port", str(self.broker_port)]
+        self.broker = self._spawn(args, "broker", self.broker_env)
+
     def revive(self) -> list[str]:
         """Restart whatever exited on its own, as a supervisor (systemd, Kubernetes) would."""
         revived = []
@@ -163,13 +183,17 @@ class Processes:
             if worker.poll() is not None:
                 revived.append(f"{group} (exit {worker.returncode})")
                 self.start_worker(group)
+        if self.broker is not None and self.broker.poll() is not None:
+            revived.append(f"broker (exit {self.broker.returncode})")
+            self.start_broker()
         return revived
 
     def stop_all(self) -> None:
-        for p in [*self.relays, *self.workers.values()]:
+        every = [*self.relays, *self.workers.values(), *([self.broker] if self.broker else [])]
+        for p in every:
             with contextlib.suppress(ProcessLookupError):
                 p.send_signal(signal.SIGTERM)
-        for p in [*self.relays, *self.workers.values()]:
+        for p in every:
             try:
                 p.wait(20)
             except subprocess.TimeoutExpired:
@@ -253,6 +277,98 @@ class _RolledBack(Exception):
     pass
 
 
+class GatewayWriters:
+    """Keyed writers over HTTP (structured CloudEvents): per key, seq n is sent only after n-1 was
+    accepted. A request without an answer (broker killed, database down: no response, or a 5xx)
+    is sent again with the same Idempotency-Key until the gateway answers, so each event is
+    written once; the ledger row follows the 202 (it is what the gateway promised to deliver)."""
+
+    def __init__(
+        self, base: str, api_key: str, url: str, total: int, count: int, rng: random.Random,
+        rate: float, outcome: Outcome,
+    ) -> None:  # fmt: skip
+        self.base, self.api_key, self.url, self.total = base, api_key, url, total
+        self.count, self.rng, self.outcome = count, rng, outcome
+        self.per_writer_rate = rate / count
+        self.committed = 0
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(base_url=self.base, timeout=10) as client:
+            await asyncio.gather(*(self._writer(client, w, random.Random(self.rng.random()))
+                                   for w in range(self.count)))  # fmt: skip
+
+    async def _writer(self, client: httpx.AsyncClient, w: int, rng: random.Random) -> None:
+        next_seq: dict[str, int] = {}
+        key = f"g{w}-k0"
+        started, mine = time.monotonic(), 0
+        while self.committed < self.total:
+            ahead = mine / self.per_writer_rate - (time.monotonic() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+            if rng.random() > 0.7:
+                key = f"g{w}-k{rng.randrange(KEYS_PER_WRITER)}"
+            seq = next_seq.get(key, 1)
+            event_id = str(uuid.uuid4())
+            body = {"specversion": "1.0", "id": event_id, "source": "/acme/chaos", "type": TYPE,
+                    "data": {"key": key, "seq": seq}}  # fmt: skip
+            if not await self._send(client, body, event_id):
+                continue
+            await self._record(event_id, key, seq)
+            next_seq[key] = seq + 1
+            self.committed += 1
+            mine += 1
+
+    async def _send(self, client: httpx.AsyncClient, body: dict[str, Any], event_id: str) -> bool:
+        headers = {"Authorization": f"Bearer {self.api_key}", "Idempotency-Key": event_id,
+                   "Content-Type": "application/cloudevents+json"}  # fmt: skip
+        while True:
+            try:
+                response = await client.post("/events", json=body, headers=headers)
+            except httpx.HTTPError:
+                response = None
+            if response is not None and response.status_code < 300:
+                return True
+            if response is not None and response.status_code < 500 and response.status_code != 429:
+                self.outcome.gateway_refused.append(f"{response.status_code} {response.text[:200]}")
+                return False
+            self.outcome.gateway_retries += 1
+            await asyncio.sleep(0.3)
+
+    async def _record(self, event_id: str, key: str, seq: int) -> None:
+        while True:
+            try:
+                conn = await asyncpg.connect(self.url, timeout=5)
+                try:
+                    await conn.execute(
+                        "INSERT INTO chaos.ledger (event_id, key, seq) VALUES ($1, $2, $3) "
+                        "ON CONFLICT DO NOTHING", event_id, key, seq,
+                    )  # fmt: skip
+                finally:
+                    await conn.close()
+                return
+            except DB_ERRORS:
+                await asyncio.sleep(0.3)
+
+
+async def _broker_ready(base: str, admin_token: str, timeout: float = 90) -> str:
+    """Wait for the broker to answer, then create the gateway app; its API key."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/healthz")).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the broker did not answer at {base} within {timeout}s")
+            await asyncio.sleep(0.3)
+        response = await client.post(
+            "/api/apps", json={"name": GATEWAY_APP},
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )  # fmt: skip
+        response.raise_for_status()
+        return str(response.json()["key"])
+
+
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS chaos;
 CREATE TABLE IF NOT EXISTS chaos.ledger (event_id uuid PRIMARY KEY, key text, seq int);
@@ -331,10 +447,16 @@ async def run(opts: Options, workdir: Path | None = None) -> Outcome:
         procs.start_relay(1)
         for group in ("chaos-inbox", "chaos-plain"):
             procs.start_worker(group)
-        writers = Writers(
-            url, opts.events, opts.writers, rng, rate=opts.events / (opts.faults * opts.fault_every)
-        )
-        writing = asyncio.create_task(writers.run())
+        procs.start_broker()
+        base = f"http://127.0.0.1:{procs.broker_port}"
+        api_key = await _broker_ready(base, procs.broker_env["BIZEVENTS_ADMIN_TOKEN"])
+        say("broker up")
+        over_http = int(opts.events * opts.gateway_share)
+        rate = opts.events / (opts.faults * opts.fault_every)
+        writers = Writers(url, opts.events - over_http, opts.writers, rng, rate=rate)
+        gateway = GatewayWriters(base, api_key, url, over_http, max(1, opts.writers // 3), rng,
+                                 rate=rate * opts.gateway_share, outcome=outcome)  # fmt: skip
+        writing = asyncio.gather(writers.run(), gateway.run())
 
         async def supervise() -> None:
             while True:
@@ -370,13 +492,21 @@ async def run(opts: Options, workdir: Path | None = None) -> Outcome:
                     procs.workers[group].kill()
                     procs.workers[group].wait()
                 procs.start_worker(group)
+            elif kind == "broker":
+                assert procs.broker is not None
+                procs.broker.kill()
+                procs.broker.wait()
+                procs.start_broker()
             elif kind == "kafka":
                 await stack.kill_kafka()
             elif kind == "postgres":
                 await stack.crash_postgres()
         await writing
         outcome.writer_errors = writers.errors
-        say(f"writers done: {writers.committed:,} committed; waiting for relay and workers")
+        say(
+            f"writers done: {writers.committed:,} committed through the SDK, "
+            f"{gateway.committed:,} accepted by the gateway; waiting for relays and workers"
+        )
 
         async def drained() -> bool:
             c = await asyncpg.connect(url, timeout=5)
@@ -386,6 +516,7 @@ async def run(opts: Options, workdir: Path | None = None) -> Outcome:
                     "SELECT grp, count(DISTINCT event_id) FROM chaos.effects GROUP BY grp"
                 )
                 committed = await c.fetchval("SELECT count(*) FROM chaos.ledger")
+                pending += await c.fetchval("SELECT count(*) FROM chaos_gw.outbox")
             finally:
                 await c.close()
             return pending == 0 and all(r[1] >= committed for r in handled) and len(handled) == 2

@@ -38,3 +38,4 @@ def test_short_chaos_run_loses_nothing_and_keeps_order() -> None:
         assert r.effects[grp]["missing"] == 0, (grp, r.effects)
         assert r.effects[grp]["order_violations"] == 0, (grp, r.examples)
     assert r.effects["inbox"]["duplicated"] == 0
+    assert outcome.gateway_refused == []
