@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +20,7 @@ from bizevents.contracts import load_contracts
 from bizevents.contracts.registry import Registry
 from bizevents_broker.app import create_app
 from bizevents_broker.settings import BrokerSettings
+from servers import free_port, stop_process, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ROOT / "contracts"
@@ -100,38 +99,6 @@ class Server:
     process: asyncio.subprocess.Process
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _wait_healthy(url: str, process: asyncio.subprocess.Process, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    async with httpx.AsyncClient(timeout=2) as http:
-        while loop.time() < deadline:
-            if process.returncode is not None:
-                raise RuntimeError(f"broker exited with {process.returncode}")
-            try:
-                if (await http.get(f"{url}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"broker not healthy at {url} within {timeout}s")
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), 15)
-    except TimeoutError:
-        process.kill()
-        await asyncio.wait_for(process.wait(), 10)
-
-
 @pytest.fixture(scope="module")
 async def server(services: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     """`bizevents broker serve` registering the example contracts at start-up."""
@@ -156,12 +123,12 @@ async def server(services: Any, tmp_path_factory: pytest.TempPathFactory) -> Asy
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        await _wait_healthy(url, process, timeout=60)
+        await wait_healthy(url, process, timeout=60)
     except BaseException:
-        await _stop(process)
+        await stop_process(process)
         raise RuntimeError(f"broker did not start:\n{log.read_text()}") from None
     yield Server(url, schema, process)
-    await _stop(process)
+    await stop_process(process)
     conn = await asyncpg.connect(services.database_url)
     try:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

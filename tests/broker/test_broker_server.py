@@ -15,8 +15,9 @@ import pytest
 
 from bizevents.contracts import load_contracts
 from bizevents.contracts.registry import Registry
+from servers import free_port
 
-from .conftest import BIZEVENTS, CONTRACTS, HOSTILE, INVENTORY_YAML, Server, free_port
+from .conftest import BIZEVENTS, CONTRACTS, HOSTILE, INVENTORY_YAML, Server
 
 pytestmark = pytest.mark.services
 

@@ -4,8 +4,6 @@ gateway in per-test schemas, the ASGI app in-process, apps with keys, an in-proc
 from __future__ import annotations
 
 import asyncio
-import signal
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -191,35 +189,3 @@ async def relaying(services: Any, schema: str) -> AsyncIterator[Relay]:
     finally:
         relay.stop()
         await asyncio.wait_for(task, 30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_healthy(url: str, process: asyncio.subprocess.Process, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    async with httpx.AsyncClient(timeout=2) as http:
-        while loop.time() < deadline:
-            if process.returncode is not None:
-                raise RuntimeError(f"broker exited with {process.returncode}")
-            try:
-                if (await http.get(f"{url}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"broker not healthy at {url} within {timeout}s")
-
-
-async def stop_process(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), 15)
-    except TimeoutError:
-        process.kill()
-        await asyncio.wait_for(process.wait(), 10)

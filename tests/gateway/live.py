@@ -12,8 +12,9 @@ import uvicorn
 
 from bizevents_broker.app import create_app
 from bizevents_broker.settings import BrokerSettings
+from servers import free_port
 
-from .conftest import Env, free_port
+from .conftest import Env
 
 
 @asynccontextmanager

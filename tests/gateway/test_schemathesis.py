@@ -26,7 +26,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from .conftest import BIZEVENTS, free_port
+from servers import free_port
+
+from .conftest import BIZEVENTS
 
 pytestmark = pytest.mark.services
 

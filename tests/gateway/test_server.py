@@ -17,8 +17,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bizevents.envelope import from_kafka
+from servers import free_port, stop_process, wait_healthy
 
-from .conftest import BIZEVENTS, free_port, stop_process, wait_healthy
+from .conftest import BIZEVENTS
 
 pytestmark = pytest.mark.services
 

@@ -28,8 +28,9 @@ from bizevents.webhooks.targets import guarded_client
 from bizevents.worker import RetryPolicy, WorkerSettings
 from bizevents_broker.core import Limits
 from bizevents_broker.core.webhooks import GatewayWebhooks
+from servers import free_port
 
-from .conftest import Env, Shop, free_port, gateway_env, relaying
+from .conftest import Env, Shop, gateway_env, relaying
 from .test_rest import assert_problem
 
 pytestmark = pytest.mark.services

@@ -4,7 +4,6 @@ after `start_timeout` with one clear line (not a traceback)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from bizevents.errors import ServiceUnavailableError
 from bizevents.logging import configure_logging
 from bizevents.worker import Context, Router, Worker, WorkerSettings
+from servers import free_port
 
 from .tcp_proxy import CuttableProxy
 from .worker_helpers import Kafka, envelope, running, spawn_worker, wait_until
@@ -90,7 +90,7 @@ async def test_a_worker_gives_up_after_the_start_timeout_with_one_clear_error(
         raise AssertionError("nothing can arrive")
 
     worker = Worker(
-        router, fast_settings(kafka_bootstrap=f"127.0.0.1:{_free_port()}", start_timeout=1.5)
+        router, fast_settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", start_timeout=1.5)
     )
     with pytest.raises(ServiceUnavailableError, match=r"Kafka did not answer within 1.5s of start"):
         async with running(worker):
@@ -104,7 +104,7 @@ async def test_the_cli_exits_with_one_line_when_kafka_never_answers(
         "APP_TYPE": "test.Never.v1",
         "APP_GROUP": group,
         "APP_OUT": str(tmp_path / "out"),
-        "BIZEVENTS_KAFKA_BOOTSTRAP": f"127.0.0.1:{_free_port()}",
+        "BIZEVENTS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
         "BIZEVENTS_START_TIMEOUT": "1",
     }
     log = tmp_path / "log"
@@ -119,12 +119,6 @@ async def test_the_cli_exits_with_one_line_when_kafka_never_answers(
 def _host_port(address: str) -> tuple[str, int]:
     host, port = address.rsplit(":", 1)
     return host, int(port)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _read(capsys: pytest.CaptureFixture[str]) -> str:
