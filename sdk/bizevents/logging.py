@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -76,6 +77,27 @@ class _StderrHandler(logging.StreamHandler[Any]):
         pass
 
 
+class _RepeatLimit(logging.Filter):
+    """A library line that repeats (aiokafka retries a lost broker several times a second) is
+    shown once per `window` seconds per message template: an outage stays visible in a few lines,
+    not a screenful. Our own lines are not limited."""
+
+    def __init__(self, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.window, self.clock = window, clock
+        self._last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(LIBRARY_LOGGERS):
+            return True
+        now, key = self.clock(), (record.name, record.msg)
+        last = self._last.get(key)
+        if last is not None and now - last < self.window:
+            return False
+        self._last[key] = now
+        return True
+
+
 class _BenignErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if (record.name, record.msg) in _BENIGN_ERRORS and record.levelno > logging.INFO:
@@ -121,6 +143,7 @@ def configure_logging(
         )
     )
     handler.addFilter(_BenignErrors())
+    handler.addFilter(_RepeatLimit())
     root = logging.getLogger()
     # Ours from an earlier call, or anything else writing to the terminal, would print a
     # second, differently shaped line.

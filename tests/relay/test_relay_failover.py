@@ -22,6 +22,7 @@ from bizevents.app import Event, Events
 from bizevents.devservices import KafkaServer
 from bizevents.relay import Relay
 from bizevents.settings import DevSettings, RelaySettings
+from worker.tcp_proxy import CuttableProxy
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 BIZEVENTS = str(Path(sys.executable).parent / "bizevents")
@@ -210,3 +211,53 @@ async def test_kafka_outage_keeps_rows_and_resumes(services, db, db_url, db_sche
         relay.stop()
         await asyncio.wait_for(task, 30)
         await asyncio.to_thread(kafka.stop)
+
+
+async def test_database_outage_is_told_once_and_the_rows_follow(services, db, db_url, db_schema):
+    """The relay's database link is cut for several reconnect rounds: one warning when it is lost,
+    one line when it is back, and every row published meanwhile reaches Kafka."""
+    host, port = db_url.split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    proxy = await CuttableProxy(host, int(port)).start()
+    relay = Relay(
+        RelaySettings(
+            database_url=db_url.replace(f":{port}/", f":{proxy.port}/"),
+            kafka_bootstrap=services.kafka_bootstrap,
+            outbox_schema=db_schema,
+            relay_poll_interval=0.2,
+            relay_max_backoff=0.5,
+        )
+    )
+    events = Events(app="orders", outbox_schema=db_schema, require_transaction=False)
+    await events.migrate(db)
+    task = asyncio.create_task(relay.run())
+    etype = "com.acme.test.dboutage"
+    pending = f"SELECT count(*) FROM {db_schema}.outbox"
+    logs = contextlib.ExitStack()
+    try:
+        await events.publish_many(db, [Event(etype, {"seq": i}, key="k") for i in range(20)])
+        async with asyncio.timeout(30):
+            while await db.fetchval(pending):
+                await asyncio.sleep(0.05)
+        said = logs.enter_context(capture_logs())
+        proxy.cut()
+        await events.publish_many(db, [Event(etype, {"seq": i}, key="k") for i in range(20, 40)])
+        await asyncio.sleep(3)  # reconnect attempts every 0.2-0.5 s meanwhile
+        assert await db.fetchval(pending) == 20
+        proxy.restore()
+        async with asyncio.timeout(30):
+            while await db.fetchval(pending):
+                await asyncio.sleep(0.05)
+    finally:
+        logs.close()
+        relay.stop()
+        await asyncio.wait_for(task, 30)
+        await proxy.stop()
+    names = [e["event"] for e in said if e["event"].startswith("relay.database")]
+    assert names[0] == "relay.database_unavailable"
+    assert names[-1] == "relay.database_available"
+    shown = [e for e in said if e["log_level"] in ("info", "warning", "error")]
+    assert [e["event"] for e in shown if e["event"].startswith("relay.database")] == [
+        "relay.database_unavailable",
+        "relay.database_available",
+    ]
+    assert len([e for e in said if e["event"] == "relay.database_unavailable"]) > 2  # retried

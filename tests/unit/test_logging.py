@@ -100,3 +100,47 @@ def test_a_replayed_event_is_marked_in_handler_logs() -> None:
     normal = Context(env, "billing", 1, "orders", 0, 5)
     assert replayed.log_fields()["replay"] is True
     assert normal.log_fields()["replay"] is None  # dropped from the line
+
+
+def test_a_repeating_library_line_is_shown_once_per_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    configure_logging(json=True)
+    client = logging.getLogger("aiokafka")
+    for attempt in range(5):  # a lost broker, retried several times a second
+        client.error('Unable connect to "%s:%s": %s', "127.0.0.1", 1, f"refused {attempt}")
+    client.error("Unable to update metadata from %s", [1])
+    for n in range(3):
+        get_logger("bizevents.t").warning("ours, every time", n=n)
+    events = [line["event"] for line in _json_lines(out.getvalue())]
+    assert events == [
+        'Unable connect to "127.0.0.1:1": refused 0',
+        "Unable to update metadata from [1]",
+        "ours, every time",
+        "ours, every time",
+        "ours, every time",
+    ]
+
+
+def test_the_repeat_limit_lets_a_line_through_again_after_its_window() -> None:
+    import logging
+
+    from bizevents.logging import _RepeatLimit
+
+    now = [0.0]
+    limit = _RepeatLimit(window=60, clock=lambda: now[0])
+
+    def record(name: str, msg: str) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, (), None)
+
+    assert limit.filter(record("aiokafka.conn", "lost %s"))
+    now[0] = 59.0
+    assert not limit.filter(record("aiokafka.conn", "lost %s"))
+    assert limit.filter(record("aiokafka.conn", "another %s"))
+    assert limit.filter(record("uvicorn.error", "lost %s"))  # not a library we quiet
+    now[0] = 61.0
+    assert limit.filter(record("aiokafka.conn", "lost %s"))

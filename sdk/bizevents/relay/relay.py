@@ -80,6 +80,7 @@ class Relay:
         self._stopping = asyncio.Event()
         self.is_leader = False
         self._labels = {"schema": self.schema}
+        self._database_lost_at: float | None = None
         for kind in metrics.ERROR_KINDS:
             metrics.ERRORS.labels(kind=kind, **self._labels)
         metrics.LEADER.labels(**self._labels).set(0)  # standing by until it holds the lock
@@ -105,7 +106,12 @@ class Relay:
                 LostLeadership,
             ) as exc:
                 metrics.ERRORS.labels(kind="database", **self._labels).inc()
-                log.warning("relay.database_unavailable", error=str(exc), retry_in=backoff)
+                # Said once per outage (and once when it ends), not at every reconnect attempt.
+                if self._database_lost_at is None:
+                    self._database_lost_at = time.monotonic()
+                    log.warning("relay.database_unavailable", error=str(exc), retry_in=backoff)
+                else:
+                    log.debug("relay.database_unavailable", error=str(exc), retry_in=backoff)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, self.settings.relay_max_backoff)
 
@@ -114,6 +120,10 @@ class Relay:
             self.settings.database_url,
             server_settings={"application_name": f"bizevents-relay:{os.getpid()}"},
         )
+        if self._database_lost_at is not None:
+            waited = round(time.monotonic() - self._database_lost_at, 1)
+            log.info("relay.database_available", outage_seconds=waited)
+            self._database_lost_at = None
         try:
             await migrate_outbox(conn, self.schema)
             while not self._stopping.is_set():
