@@ -92,6 +92,9 @@ async def test_dead_letters_list_replay_and_purge(services: Any, shop: Shop) -> 
                 bootstrap_servers=services.kafka_bootstrap,
                 auto_offset_reset="earliest",
                 group_id=f"check-{uuid.uuid4().hex[:6]}",
+                # The replay creates the topic: a consumer that looked before it existed must
+                # look again soon (aiokafka's default is five minutes).
+                metadata_max_age_ms=500,
             )
             replayed = await env.http.post(
                 f"/odata/DeadLetters({ids[0]})/BizEvents.Replay", headers=ops
