@@ -7,8 +7,10 @@ import asyncio
 import asyncpg
 import uvicorn
 
-from bizevents.errors import ServiceError
+from bizevents.contracts.registry import Registry
+from bizevents.errors import ServiceError, ServiceUnavailableError
 from bizevents.logging import configure_logging, redact_url
+from bizevents.startup import DATABASE_DOWN, StartupWait
 
 from .app import create_app, open_registry
 from .settings import BrokerSettings
@@ -18,9 +20,20 @@ PREFLIGHT_TIMEOUT = 30.0  # seconds to reach PostgreSQL and register the contrac
 
 async def preflight(settings: BrokerSettings) -> None:
     """Reach the registry and register the configured contracts once before serving, so a bad
-    database URL or an incompatible contract is one clear error instead of a startup traceback."""
+    database URL or an incompatible contract is one clear error instead of a startup traceback.
+    A database that does not answer yet (still starting, restarting) is waited for, said once."""
+
+    async def reach() -> Registry:
+        return await asyncio.wait_for(open_registry(settings), PREFLIGHT_TIMEOUT)
+
     try:
-        registry = await asyncio.wait_for(open_registry(settings), PREFLIGHT_TIMEOUT)
+        registry = await StartupWait(settings.start_timeout).until_ready(
+            "database", reach, DATABASE_DOWN
+        )
+    except ServiceUnavailableError as exc:
+        raise ServiceError(
+            f"cannot open the registry at {redact_url(settings.database_url)}: {exc}"
+        ) from exc
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         raise ServiceError(
             f"cannot open the registry at {redact_url(settings.database_url)}: "

@@ -14,6 +14,11 @@ class BrokerSettings(ConnectionSettings):
 
     broker_host: str = Field(default="127.0.0.1", description="Listen address of the broker")
     broker_port: int = Field(default=8080, ge=0, le=65535, description="Listen port of the broker")
+    start_timeout: float = Field(
+        default=120.0,
+        ge=0,
+        description="Seconds to wait at start for the database to answer (0: forever)",
+    )
     registry_schema: str = Field(
         default="bizevents_registry",
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",

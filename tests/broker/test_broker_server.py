@@ -15,7 +15,8 @@ import pytest
 
 from bizevents.contracts import load_contracts
 from bizevents.contracts.registry import Registry
-from servers import free_port
+from servers import free_port, stop_process, wait_healthy
+from worker.tcp_proxy import CuttableProxy
 
 from .conftest import BIZEVENTS, CONTRACTS, HOSTILE, INVENTORY_YAML, Server
 
@@ -179,3 +180,67 @@ async def test_serve_refuses_to_start_with_incompatible_contracts(
     assert process.returncode == 1
     assert "com.acme.orders.OrderPlaced.v1 v1:/required: [required-added]" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+async def test_serve_waits_for_a_database_that_is_not_up_yet(
+    services: Any, db_schema: str, tmp_path: Path
+) -> None:
+    host, port = services.database_url.split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    proxy = await CuttableProxy(host, int(port)).start()
+    proxy.cut()  # PostgreSQL still starting, as far as the broker can tell
+    url = f"http://127.0.0.1:{free_port()}"
+    log = tmp_path / "broker.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            str(BIZEVENTS),
+            *("broker", "serve", "--port", url.rsplit(":", 1)[1]),
+            env={
+                **os.environ,
+                "BIZEVENTS_DATABASE_URL": services.database_url.replace(
+                    f":{port}/", f":{proxy.port}/"
+                ),
+                "BIZEVENTS_REGISTRY_SCHEMA": db_schema,
+                "BIZEVENTS_GATEWAY_SCHEMA": f"{db_schema}_gw",
+            },
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+        async with asyncio.timeout(60):
+            while "database unreachable at start" not in log.read_text():
+                assert process.returncode is None, log.read_text()
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(1.5)  # several attempts meanwhile
+        assert process.returncode is None
+        proxy.restore()
+        await wait_healthy(url, process, timeout=60)
+    finally:
+        await stop_process(process)
+        await proxy.stop()
+    text = log.read_text()
+    assert text.count("database unreachable at start") == 1, text
+    assert "Traceback" not in text
+
+
+async def test_serve_gives_up_on_an_unreachable_database_with_one_clear_line(
+    db_schema: str,
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        str(BIZEVENTS),
+        *("broker", "serve", "--port", str(free_port())),
+        env={
+            **os.environ,
+            "BIZEVENTS_DATABASE_URL": f"postgresql://app:hunter2@127.0.0.1:{free_port()}/app",
+            "BIZEVENTS_REGISTRY_SCHEMA": db_schema,
+            "BIZEVENTS_START_TIMEOUT": "1",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    text = (out + err).decode()
+    assert process.returncode == 1, text
+    assert "error: cannot open the registry at postgresql://app:***@127.0.0.1" in text
+    assert "did not answer within 1s of start" in text
+    assert "hunter2" not in text
+    assert "Traceback" not in text

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
+from structlog.testing import capture_logs
 
 from bizevents.envelope import Envelope, new_event_id, to_kafka
 from bizevents_broker.core import FixedContracts
 from bizevents_broker.eventlog import EventLogFeeder, migrate_event_log, row_of
+from servers import free_port
 
 from .conftest import Env
 
@@ -58,3 +63,25 @@ async def test_retention_deletes_only_old_events(env: Env, services: Any) -> Non
     finally:
         await conn2.close()
     assert left == 10
+
+
+async def test_a_kafka_outage_is_told_once_and_leaks_no_consumer(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    feeder = EventLogFeeder(
+        env.gateway.pool,
+        env.schema,
+        FixedContracts(env.shop.contracts),
+        f"127.0.0.1:{free_port()}",  # nobody listens: every start fails
+    )
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    with capture_logs() as said:
+        task = asyncio.create_task(feeder.run())
+        await asyncio.sleep(5)  # at least two retries, 2 s apart
+        feeder.stop()
+        await asyncio.wait_for(task, 30)
+    gc.collect()  # an unclosed consumer is reported when it is collected
+    retries = [e for e in said if e["event"] == "eventlog.feeder_retry"]
+    assert len(retries) >= 2
+    assert [e["log_level"] for e in retries][:2] == ["warning", "debug"]
+    assert not [r for r in caplog.records if "Unclosed AIOKafkaConsumer" in r.getMessage()]

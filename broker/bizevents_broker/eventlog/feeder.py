@@ -77,6 +77,7 @@ class EventLogFeeder:
         self.topics_refresh = topics_refresh
         self.group_id = group_id or f"bizevents-eventlog-{self.schema}"
         self._stopping = asyncio.Event()
+        self._failing = False  # since the last error, no fetch has gone through
         names = ", ".join(c for c, _ in COLUMNS)
         values = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
         self._insert = (
@@ -117,7 +118,10 @@ class EventLogFeeder:
             try:
                 await self._consume()
             except (KafkaError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("eventlog.feeder_retry", error=type(exc).__name__, detail=str(exc))
+                # Said once per outage, not at every retry; `eventlog.feeder_resumed` ends it.
+                report = log.debug if self._failing else log.warning
+                report("eventlog.feeder_retry", error=type(exc).__name__, detail=str(exc))
+                self._failing = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), 2.0)
 
@@ -129,8 +133,8 @@ class EventLogFeeder:
             auto_offset_reset="earliest",
             metadata_max_age_ms=5000,
         )
-        await consumer.start()
         try:
+            await consumer.start()  # inside: a failed start must close the consumer too
             topics: list[str] = []
             checked = expired = 0.0
             while not self._stopping.is_set():
@@ -148,6 +152,9 @@ class EventLogFeeder:
                     expired = now
                     await self.expire()
                 batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+                if self._failing:
+                    self._failing = False
+                    log.info("eventlog.feeder_resumed")
                 rows = [
                     row
                     for tp, records in batches.items()

@@ -18,17 +18,11 @@ import asyncpg
 import structlog
 
 from ..errors import BizEventsError
+from ..startup import DATABASE_DOWN
 
 log = structlog.get_logger("bizevents.worker")
 
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset, unreachable, DNS
-    TimeoutError,
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, connection closed under us
-    asyncpg.CannotConnectNowError,  # starting up or shutting down
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
+CONNECTION_ERRORS = DATABASE_DOWN
 PROBE_INTERVAL_MAX = 5.0
 
 

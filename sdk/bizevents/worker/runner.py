@@ -30,6 +30,7 @@ from ..errors import (
 from ..kafka import make_producer
 from ..mesh import Inbound, Naming
 from ..metrics import serve_metrics
+from ..startup import DATABASE_DOWN, KAFKA_DOWN, StartupWait
 from .database import CONNECTION_ERRORS, Database
 from .deadletter import DeadLetterSink
 from .group import GroupConsumer
@@ -37,7 +38,6 @@ from .inbox import cleanup, migrate_inbox
 from .router import Router
 from .settings import WorkerSettings
 from .slots import Slots
-from .startup import DATABASE_DOWN, KAFKA_DOWN, StartupWait
 
 log = structlog.get_logger("bizevents.worker")
 

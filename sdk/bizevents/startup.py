@@ -1,6 +1,6 @@
-"""Waiting at start for Kafka and PostgreSQL to answer.
+"""Waiting at start for Kafka and PostgreSQL to answer (the worker and the broker).
 
-A worker started before its services (a fresh cluster, a pod scheduled first, a restart during an
+A process started before its services (a fresh cluster, a pod scheduled first, a restart during an
 outage) says once what it waits for, and once that it is there, instead of exiting with a
 traceback. After `start_timeout` seconds it gives up with one clear error.
 """
@@ -12,13 +12,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import asyncpg
 import structlog
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable
 
-from ..errors import ServiceUnavailableError
-from .database import CONNECTION_ERRORS
+from .errors import ServiceUnavailableError
 
-log = structlog.get_logger("bizevents.worker")
+log = structlog.get_logger("bizevents.startup")
 
 T = TypeVar("T")
 
@@ -28,7 +28,14 @@ KAFKA_DOWN: tuple[type[BaseException], ...] = (
     NoBrokersAvailable,
     OSError,
 )
-DATABASE_DOWN = CONNECTION_ERRORS
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable, DNS
+    TimeoutError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, connection closed under us
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
 RETRY_MAX = 5.0
 
 
