@@ -23,6 +23,8 @@ def render(outcome: Outcome) -> str:
                  f"{outcome.graceful_redeliveries}")  # fmt: skip
     lines.append(f"  {'writer connection errors (in doubt, resolved by ledger)':<{width}}  "
                  f"{outcome.writer_errors:>8,}")  # fmt: skip
+    lines.append(f"  {'seconds each SIGTERM took to exit (None: killed at 60 s)':<{width}}  "
+                 f"{outcome.term_exits}")  # fmt: skip
     lines.append(f"  {'gateway requests sent again (no answer or 5xx)':<{width}}  "
                  f"{outcome.gateway_retries:>8,}")  # fmt: skip
     lines.append(f"  {'gateway refusals (4xx)':<{width}}  {len(outcome.gateway_refused):>8,}")

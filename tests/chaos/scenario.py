@@ -63,6 +63,7 @@ class Options:
     fault_every: float = 3.0
     gateway_share: float = 0.2  # of the events, published over HTTP through the broker
     kinds: tuple[str, ...] = ("relay", "worker", "worker_term", "broker", "kafka", "postgres")
+    first: tuple[str, ...] = ()  # faults that come first, in this order; then random from kinds
 
 
 @dataclass
@@ -76,6 +77,9 @@ class Outcome:
     writer_errors: int = 0
     gateway_retries: int = 0  # requests sent again (same Idempotency-Key) after no answer or 5xx
     gateway_refused: list[str] = field(default_factory=list)  # 4xx answers: none expected
+    # Seconds each SIGTERM'd worker took to exit (the shutdown timeout is 10 s); None: killed
+    # after 60 s.
+    term_exits: list[float | None] = field(default_factory=list)
 
 
 class Stack:
@@ -391,6 +395,19 @@ async def _plain_duplicates(url: str) -> int:
         await conn.close()
 
 
+async def _terminate(process: subprocess.Popen[bytes], patience: float = 60) -> float | None:
+    """SIGTERM, then wait: the seconds it took to exit, or None if it had to be killed."""
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    while process.poll() is None:
+        if time.monotonic() - started > patience:
+            process.kill()
+            process.wait()
+            return None
+        await asyncio.sleep(0.1)
+    return round(time.monotonic() - started, 1)
+
+
 async def _until(predicate: Any, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -442,6 +459,7 @@ async def run(opts: Options, workdir: Path | None = None) -> Outcome:
     procs = Processes(env, logs)
     outcome = Outcome(report=Report())
     checked = False
+    background: list[asyncio.Future[Any]] = []
     try:
         procs.start_relay(0)
         procs.start_relay(1)
@@ -457,6 +475,7 @@ async def run(opts: Options, workdir: Path | None = None) -> Outcome:
         gateway = GatewayWriters(base, api_key, url, over_http, max(1, opts.writers // 3), rng,
                                  rate=rate * opts.gateway_share, outcome=outcome)  # fmt: skip
         writing = asyncio.gather(writers.run(), gateway.run())
+        background.append(writing)
 
         async def supervise() -> None:
             while True:
@@ -466,14 +485,15 @@ async def run(opts: Options, workdir: Path | None = None) -> Outcome:
                     outcome.crashed.append(name)
 
         supervisor = asyncio.create_task(supervise())
+        background.append(supervisor)
         term_dupes: int | None = None
-        for _ in range(opts.faults):
+        for n in range(opts.faults):
             await asyncio.sleep(rng.uniform(0.5, 1.5) * opts.fault_every)
             if term_dupes is not None:  # redeliveries since the last graceful stop
                 with contextlib.suppress(*DB_ERRORS):
                     outcome.graceful_redeliveries.append(await _plain_duplicates(url) - term_dupes)
                 term_dupes = None
-            kind = rng.choice(opts.kinds)
+            kind = opts.first[n] if n < len(opts.first) else rng.choice(opts.kinds)
             say(f"fault: {kind} (committed so far {writers.committed:,})")
             outcome.faults[kind] = outcome.faults.get(kind, 0) + 1
             if kind == "relay":
@@ -486,8 +506,7 @@ async def run(opts: Options, workdir: Path | None = None) -> Outcome:
                 if kind == "worker_term":
                     with contextlib.suppress(*DB_ERRORS):
                         term_dupes = await _plain_duplicates(url)
-                    procs.workers[group].send_signal(signal.SIGTERM)
-                    await asyncio.to_thread(procs.workers[group].wait, 30)
+                    outcome.term_exits.append(await _terminate(procs.workers[group]))
                 else:
                     procs.workers[group].kill()
                     procs.workers[group].wait()
@@ -531,6 +550,13 @@ async def run(opts: Options, workdir: Path | None = None) -> Outcome:
         finally:
             await check_conn.close()
     finally:
+        # On the way out after an error, writers may still be running: stop them first.
+        for task in background:
+            task.cancel()
+        if background:
+            _, stuck = await asyncio.wait(background, timeout=10)
+            for task in stuck:
+                say(f"still running after cancel: {task!r}")
         procs.stop_all()
         stack.stop()
         outcome.seconds = time.monotonic() - started
