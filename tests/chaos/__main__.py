@@ -45,9 +45,17 @@ def main() -> None:
     parser.add_argument(
         "--fault-every", type=float, default=3.0, help="mean seconds between faults"
     )
+    parser.add_argument(
+        "--kinds", default=",".join(Options.kinds),
+        help="faults to draw from, comma separated; repeat a kind to draw it more often",
+    )  # fmt: skip
     args = parser.parse_args()
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    unknown = set(kinds) - set(Options.kinds)
+    if unknown:
+        parser.error(f"unknown fault kinds: {', '.join(sorted(unknown))}")
     outcome = asyncio.run(run(Options(events=args.events, faults=args.faults, seed=args.seed,
-                                      fault_every=args.fault_every)))  # fmt: skip
+                                      fault_every=args.fault_every, kinds=kinds)))  # fmt: skip
     print(render(outcome))
     sys.exit(1 if outcome.report.failed or outcome.gateway_refused else 0)
 
