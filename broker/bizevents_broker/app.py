@@ -77,7 +77,7 @@ async def open_gateway(settings: BrokerSettings, registry: Registry) -> Gateway:
         limits=gateway_limits(settings),
         admin_token=token,
         pool_size=settings.gateway_pool_size,
-        kafka_bootstrap=settings.kafka_bootstrap,
+        kafka=settings,
         webhook_policy=AddressPolicy(settings.gateway_webhook_allow),
         naming=Naming(settings.space, settings.mendix_topic_prefix),
     )
@@ -85,11 +85,7 @@ async def open_gateway(settings: BrokerSettings, registry: Registry) -> Gateway:
 
 def gateway_relay(settings: BrokerSettings) -> Relay:
     return Relay(
-        RelaySettings(
-            database_url=settings.database_url,
-            kafka_bootstrap=settings.kafka_bootstrap,
-            outbox_schema=settings.gateway_schema,
-        )
+        RelaySettings(**settings.connection_values(), outbox_schema=settings.gateway_schema)
     )
 
 
@@ -97,12 +93,7 @@ def webhook_dispatcher(settings: BrokerSettings, gateway: Gateway) -> WebhookDis
     """The webhook workers; the gateway tells it when subscriptions change."""
     dispatcher = WebhookDispatcher(
         GatewayWebhooks(gateway),
-        WorkerSettings(
-            kafka_bootstrap=settings.kafka_bootstrap,
-            database_url=settings.database_url,
-            space=settings.space,
-            mendix_topic_prefix=settings.mendix_topic_prefix,
-        ),
+        WorkerSettings(**settings.connection_values()),
         policy=gateway.webhook_policy,
         timeout=settings.gateway_webhook_timeout,
         retry=RetryPolicy(
@@ -175,7 +166,7 @@ def create_app(
                     gw.pool,
                     gw.schema,
                     gw.contracts,
-                    settings.kafka_bootstrap,
+                    settings,
                     retention=settings.event_log_retention,
                 )
                 feeding = asyncio.create_task(feeder.run(), name="event-log")

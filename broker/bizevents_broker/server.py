@@ -9,6 +9,7 @@ import uvicorn
 
 from bizevents.contracts.registry import Registry
 from bizevents.errors import ServiceError, ServiceUnavailableError
+from bizevents.kafka import login_refused
 from bizevents.logging import configure_logging, redact_url
 from bizevents.startup import DATABASE_DOWN, StartupWait
 
@@ -20,8 +21,13 @@ PREFLIGHT_TIMEOUT = 30.0  # seconds to reach PostgreSQL and register the contrac
 
 async def preflight(settings: BrokerSettings) -> None:
     """Reach the registry and register the configured contracts once before serving, so a bad
-    database URL or an incompatible contract is one clear error instead of a startup traceback.
-    A database that does not answer yet (still starting, restarting) is waited for, said once."""
+    database URL, an incompatible contract or a Kafka login that Kafka refuses is one clear error
+    instead of a startup traceback (or a relay retrying forever). A database that does not answer
+    yet (still starting, restarting) is waited for, said once; Kafka being away is no reason not
+    to start: the registry and the docs work without it."""
+    refused = await login_refused(settings)
+    if refused is not None:
+        raise ServiceError(refused)
 
     async def reach() -> Registry:
         return await asyncio.wait_for(open_registry(settings), PREFLIGHT_TIMEOUT)

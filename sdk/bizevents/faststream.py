@@ -81,7 +81,12 @@ class CloudEvents:
         self.group = group
         self.group_id = events.naming.scoped(group)  # the Kafka consumer group, in the space
         self.dead_letter_topic = dead_letter_topic(self.group_id)
-        self.bootstrap = bootstrap or ConnectionSettings().kafka_bootstrap
+        # Dead letters are sent with the process's Kafka login (BIZEVENTS_KAFKA_SASL_*), like
+        # every bizevents client; `bootstrap` only overrides where Kafka is.
+        self.kafka = (
+            ConnectionSettings(kafka_bootstrap=bootstrap) if bootstrap else ConnectionSettings()
+        )
+        self.bootstrap = self.kafka.kafka_bootstrap
         self.types = frozenset(types) if types is not None else None
         contracts = list(events.contracts) if events.contracts is not None else []
         for contract in contracts:
@@ -141,8 +146,8 @@ class CloudEvents:
             headers=original_headers(record.headers),
         )
         if self._producer is None:
-            await ensure_topics(self.bootstrap, [self.dead_letter_topic])
-            producer = make_producer(self.bootstrap, client_id="bizevents-faststream")
+            await ensure_topics(self.kafka, [self.dead_letter_topic])
+            producer = make_producer(self.kafka, client_id="bizevents-faststream")
             await producer.start()
             self._producer = producer
         key, value, headers = letter.record()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -30,6 +31,38 @@ def make_producer(kafka: str | ConnectionSettings, **overrides: Any) -> AIOKafka
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+async def login_refused(kafka: str | ConnectionSettings, timeout: float = 10.0) -> str | None:
+    """Why Kafka refuses this process's login, or None (it accepts it, or cannot be reached).
+
+    aiokafka reports a refused SASL login as a bare "Unable to bootstrap" connection error, the
+    same as an unreachable broker; one direct connection to the first bootstrap server tells the
+    two apart. The answer names the user and mechanism, never the password.
+    """
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import AuthenticationFailedError, KafkaError, SaslAuthenticationFailed
+
+    options = client_options(kafka)
+    if not str(options.get("security_protocol", "PLAINTEXT")).startswith("SASL"):
+        return None
+    first = str(options.pop("bootstrap_servers")).split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    try:
+        conn = await asyncio.wait_for(
+            create_conn(host or first, int(port or 9092), request_timeout_ms=5000, **options),
+            timeout,
+        )
+    except (SaslAuthenticationFailed, AuthenticationFailedError) as exc:
+        user, mechanism = options.get("sasl_plain_username"), options.get("sasl_mechanism")
+        return (
+            f"Kafka refused the login of user {user!r} ({mechanism}: {type(exc).__name__}); "
+            "check BIZEVENTS_KAFKA_SASL_USERNAME and BIZEVENTS_KAFKA_SASL_PASSWORD"
+        )
+    except (KafkaError, OSError, TimeoutError, ValueError):
+        return None  # not reachable (or not answering in time): not a refused login
+    conn.close()
+    return None
 
 
 async def ensure_topics(

@@ -203,6 +203,13 @@ class ConnectionSettings(KafkaSecuritySettings):
         """bootstrap_servers plus the security options, for any aiokafka client."""
         return {"bootstrap_servers": self.kafka_bootstrap, **self.kafka_security_options()}
 
+    def connection_values(self) -> dict[str, Any]:
+        """The shared fields (Kafka and its login, PostgreSQL, space, logging) with their
+        values, to build another process's settings that connect the same way:
+        `RelaySettings(**broker.connection_values(), outbox_schema=...)`. The password stays a
+        SecretStr."""
+        return {name: getattr(self, name) for name in ConnectionSettings.model_fields}
+
 
 class DevSettings(ConnectionSettings):
     """`bizevents dev up|down|status`: the local Kafka and PostgreSQL servers."""

@@ -151,7 +151,7 @@ async def gateway_env(
         schema,
         RegistryContracts(registry, ttl=0),
         limits=limits,
-        kafka_bootstrap=services.kafka_bootstrap,
+        kafka=services.kafka_bootstrap,
         webhook_policy=webhook_policy,
         naming=naming,
     )

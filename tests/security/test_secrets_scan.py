@@ -225,7 +225,7 @@ def test_no_secret_in_logs_metrics_errors_or_status(
     status_env = {
         "BIZEVENTS_STATE_DIR": str(secure.state),
         "BIZEVENTS_KAFKA_PORT": str(secure.kafka_port),
-        "BIZEVENTS_KAFKA_CONTROLLER_PORT": str(secure.kafka_controller_port),
+        "BIZEVENTS_KAFKA_CONTROLLER_PORT": str(secure.controller_port),
         "BIZEVENTS_PG_PORT": str(_free_port()),
     }
     wrong = remember_secret("wrong-" + secrets.token_urlsafe(12))

@@ -13,21 +13,23 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, for_code
 
-from bizevents.kafka import ensure_topics
+from bizevents.kafka import client_options, ensure_topics
 
-from .errors import ErrorKind, GatewayError
+from .kafka import KafkaLogin, kafka_unavailable
 
 
-async def initialize_group(bootstrap: str, group: str, topics: Sequence[str], start: str) -> None:
+async def initialize_group(
+    kafka: KafkaLogin, group: str, topics: Sequence[str], start: str
+) -> None:
     try:
-        await ensure_topics(bootstrap, sorted(set(topics)))
+        await ensure_topics(kafka, sorted(set(topics)))
         if start == "earliest":
             return
-        partitions = await _partitions(bootstrap, sorted(set(topics)))
+        partitions = await _partitions(kafka, sorted(set(topics)))
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+            **client_options(kafka), group_id=group, enable_auto_commit=False
         )
         await consumer.start()
         try:
@@ -42,18 +44,19 @@ async def initialize_group(bootstrap: str, group: str, topics: Sequence[str], st
         finally:
             await consumer.stop()
     except KafkaError as exc:
-        raise GatewayError(
-            ErrorKind.UNAVAILABLE, f"Kafka is not reachable ({type(exc).__name__}); retry"
-        ) from exc
+        raise await kafka_unavailable(kafka, exc) from exc
 
 
-async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _partitions(kafka: KafkaLogin, topics: list[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
     finally:
         await admin.close()
+    for topic in described:
+        if topic["error_code"]:  # e.g. 29: the gateway may not describe (read) the topic
+            raise for_code(topic["error_code"])(f"topic {topic['topic']}")
     return [
         TopicPartition(topic["topic"], p["partition"])
         for topic in described

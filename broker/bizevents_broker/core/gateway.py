@@ -33,6 +33,7 @@ from .contracts import ContractSource
 from .cursors import initialize_group
 from .errors import ErrorKind, GatewayError, ProblemDetail
 from .incoming import IncomingEvent, invalid
+from .kafka import KafkaLogin
 from .permissions import Action, Principal, allowed
 from .pull import Fetched, PullSessions
 from .ratelimit import RateLimiter
@@ -85,7 +86,7 @@ class Gateway:
         *,
         limits: Limits | None = None,
         admin_token: str | None = None,
-        kafka_bootstrap: str = "127.0.0.1:19092",
+        kafka: KafkaLogin = "127.0.0.1:19092",
         webhook_policy: AddressPolicy | None = None,
         naming: Naming | None = None,
     ) -> None:
@@ -99,10 +100,9 @@ class Gateway:
         self.outbox = OutboxWriter(self.schema)
         self.rate_limiter = RateLimiter(self.limits.rate, self.limits.burst)
         self.subscriptions = SubscriptionStore(self.schema)
-        self.kafka_bootstrap = kafka_bootstrap
-        self.pull = PullSessions(
-            kafka_bootstrap, session_idle=self.limits.session_idle, naming=self.naming
-        )
+        # What the gateway's own Kafka clients log in with (the broker's settings).
+        self.kafka = kafka
+        self.pull = PullSessions(kafka, session_idle=self.limits.session_idle, naming=self.naming)
         self._reaper: asyncio.Task[None] | None = None
         self.webhook_policy = webhook_policy or AddressPolicy()
         # Called after a webhook subscription changed (the dispatcher reconciles at once).
@@ -131,7 +131,7 @@ class Gateway:
         limits: Limits | None = None,
         admin_token: str | None = None,
         pool_size: int = 10,
-        kafka_bootstrap: str = "127.0.0.1:19092",
+        kafka: KafkaLogin = "127.0.0.1:19092",
         webhook_policy: AddressPolicy | None = None,
         naming: Naming | None = None,
     ) -> Gateway:
@@ -149,7 +149,7 @@ class Gateway:
             contracts,
             limits=limits,
             admin_token=admin_token,
-            kafka_bootstrap=kafka_bootstrap,
+            kafka=kafka,
             webhook_policy=webhook_policy,
             naming=naming,
         )
@@ -373,7 +373,7 @@ class Gateway:
         subscription_id = str(uuid.uuid4())
         group = Subscription(subscription_id, principal.app, kind, (), start).group
         await initialize_group(
-            self.kafka_bootstrap,
+            self.kafka,
             self.naming.scoped(group),
             [self.naming.topic_of(c) for c in contracts],
             start,

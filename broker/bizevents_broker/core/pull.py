@@ -33,10 +33,12 @@ from aiokafka.errors import KafkaError
 
 from bizevents.envelope import JSON, format_time, from_kafka
 from bizevents.errors import EnvelopeError
+from bizevents.kafka import client_options
 from bizevents.logging import get_logger
 from bizevents.mesh import Naming
 
 from .errors import ErrorKind, GatewayError
+from .kafka import KafkaLogin, kafka_unavailable
 from .subscriptions import Subscription
 
 log = get_logger("bizevents.gateway.pull")
@@ -90,6 +92,7 @@ class PullSession:
     name: str
     consumer: AIOKafkaConsumer
     types: frozenset[str]
+    kafka: KafkaLogin  # what the consumer logs in with (to explain a refusal)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     batch: Batch | None = None
     last_used: float = field(default_factory=time.monotonic)
@@ -105,9 +108,12 @@ class PullSession:
             deadline = time.monotonic() + wait
             while True:
                 remaining = max(0.0, deadline - time.monotonic())
-                records = await self.consumer.getmany(
-                    timeout_ms=int(remaining * 1000), max_records=max_events
-                )
+                try:
+                    records = await self.consumer.getmany(
+                        timeout_ms=int(remaining * 1000), max_records=max_events
+                    )
+                except KafkaError as exc:  # e.g. the gateway's ACLs were removed meanwhile
+                    raise await kafka_unavailable(self.kafka, exc) from exc
                 fetched = self._batch(records)
                 self.last_used = time.monotonic()
                 if fetched.events or time.monotonic() >= deadline:
@@ -190,13 +196,13 @@ class PullSessions:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaLogin,
         *,
         session_idle: float = 60.0,
         max_sessions: int = 200,
         naming: Naming | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.naming = naming or Naming()
         self.session_idle = session_idle
         self.max_sessions = max_sessions
@@ -219,7 +225,7 @@ class PullSessions:
                     ErrorKind.UNAVAILABLE, "this gateway holds its maximum of pull sessions"
                 )
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap,
+                **client_options(self.kafka),
                 group_id=self.naming.scoped(subscription.group),
                 client_id=f"bizevents-pull-{name}",
                 enable_auto_commit=False,
@@ -230,14 +236,16 @@ class PullSessions:
                 session_timeout_ms=10_000,
                 heartbeat_interval_ms=1_000,
             )
-            session = PullSession(subscription, name, consumer, frozenset(subscription.event_types))
+            session = PullSession(
+                subscription, name, consumer, frozenset(subscription.event_types), self.kafka
+            )
             consumer.subscribe(sorted(set(topics)), listener=_Listener(session))
             try:
                 await consumer.start()
             except KafkaError as exc:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
-                raise GatewayError(ErrorKind.UNAVAILABLE, "Kafka is not reachable; retry") from exc
+                raise await kafka_unavailable(self.kafka, exc) from exc
             self._sessions[key] = session
             log.info("pull.session_opened", subscription=subscription.id, session=name)
             return session

@@ -2,7 +2,7 @@
 PostgreSQL table so request-driven clients (OData, SOAP's GetEventStatus) can query them.
 
     await migrate_event_log(conn, schema)
-    feeder = EventLogFeeder(pool, schema, contracts, kafka_bootstrap, retention=7 * 86400)
+    feeder = EventLogFeeder(pool, schema, contracts, settings, retention=7 * 86400)
     task = asyncio.create_task(feeder.run()); ...; feeder.stop()
 
 The feeder is an ordinary Kafka consumer group (`bizevents-eventlog-<schema>`): at least once,

@@ -15,10 +15,12 @@ from aiokafka.errors import KafkaError
 
 from bizevents.envelope import JSON, from_kafka
 from bizevents.errors import EnvelopeError
+from bizevents.kafka import client_options
 from bizevents.logging import get_logger
 from bizevents.migrations import checked_identifier
 
 from ..core.contracts import ContractSource
+from ..core.kafka import KafkaLogin
 from .schema import COLUMNS
 
 log = get_logger("bizevents.eventlog")
@@ -63,7 +65,7 @@ class EventLogFeeder:
         pool: asyncpg.Pool,
         schema: str,
         contracts: ContractSource,
-        kafka_bootstrap: str,
+        kafka: KafkaLogin,
         *,
         retention: float = 7 * 86400.0,
         topics_refresh: float = 10.0,
@@ -72,7 +74,7 @@ class EventLogFeeder:
         self.pool = pool
         self.schema = checked_identifier(schema)
         self.contracts = contracts
-        self.kafka_bootstrap = kafka_bootstrap
+        self.kafka = kafka
         self.retention = retention
         self.topics_refresh = topics_refresh
         self.group_id = group_id or f"bizevents-eventlog-{self.schema}"
@@ -127,7 +129,7 @@ class EventLogFeeder:
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka_bootstrap,
+            **client_options(self.kafka),
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

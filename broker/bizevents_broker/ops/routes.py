@@ -45,9 +45,7 @@ def ops_settings(request: Request) -> OpsSettings:
     cached: OpsSettings | None = getattr(request.app.state, "ops_settings", None)
     if cached is None:
         broker: BrokerSettings = request.app.state.settings
-        cached = OpsSettings(
-            database_url=broker.database_url, kafka_bootstrap=broker.kafka_bootstrap
-        )
+        cached = OpsSettings(**broker.connection_values(), dlq_schema=broker.dlq_schema)
         request.app.state.ops_settings = cached
     return cached
 
@@ -151,11 +149,7 @@ async def _act(request: Request, action: str) -> Response:
             return _html(render_message("Refused", f"dead letter #{letter_id} is purged"), 409)
         f = DeadLetterFilter(ids=(letter_id,))
         if action == "replay":
-            dlq = DeadLetterSettings(
-                kafka_bootstrap=settings.kafka_bootstrap,
-                database_url=settings.database_url,
-                dlq_schema=settings.dlq_schema,
-            )
+            dlq = DeadLetterSettings(**settings.connection_values(), dlq_schema=settings.dlq_schema)
             f = DeadLetterFilter(ids=(letter_id,), statuses=(letter.status,))
             await replay_dead_letters(store, f, dlq)
             done = "replayed"

@@ -39,6 +39,13 @@ PRINCIPALS = typer.Option(
     "--principal",
     help="Also compare this principal's ACLs (e.g. User:oldapp, an app no contract names now).",
 )
+GATEWAY = typer.Option(
+    None,
+    "--gateway",
+    help="Also the ACLs of the broker's HTTP gateway, logged in as User:NAME: read and write "
+    "the contracts' topics, its own consumer groups and webhook topics, replay dead letters.",
+    metavar="NAME",
+)
 T = TypeVar("T")
 
 
@@ -64,10 +71,10 @@ def _with_admin(settings: ContractsSettings, work: Callable[[KafkaAdmin], Awaita
 
 
 def _compute(
-    path: Path | None, principals: list[str]
+    path: Path | None, principals: list[str], gateway: str | None
 ) -> tuple[ContractsSettings, Derived, AclPlan]:
     settings = ContractsSettings()
-    derived = derive(load_contracts(path or settings.contracts_path))
+    derived = derive(load_contracts(path or settings.contracts_path), gateway=gateway)
     existing = _with_admin(settings, lambda admin: admin.describe_acls())
     return settings, derived, plan(derived, existing, principals)
 
@@ -104,11 +111,12 @@ def _show(result: AclPlan, derived: Derived, as_json: bool, remove: bool) -> Non
 def acl_plan(
     path: Path | None = PATH,
     principal: list[str] = PRINCIPALS,
+    gateway: str | None = GATEWAY,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show how the cluster's ACLs differ from the contracts (+ to add, - to remove)."""
     with _clear_errors():
-        _, derived, result = _compute(path, principal)
+        _, derived, result = _compute(path, principal, gateway)
     _show(result, derived, as_json, remove=False)
 
 
@@ -116,13 +124,14 @@ def acl_plan(
 def acl_apply(
     path: Path | None = PATH,
     principal: list[str] = PRINCIPALS,
+    gateway: str | None = GATEWAY,
     remove: bool = typer.Option(
         False, "--remove", help="Also delete ACLs the contracts no longer call for."
     ),
 ) -> None:
     """Create the missing ACLs (idempotent); delete the extra ones only with --remove."""
     with _clear_errors():
-        settings, derived, result = _compute(path, principal)
+        settings, derived, result = _compute(path, principal, gateway)
         _show(result, derived, as_json=False, remove=remove)
 
         async def go(admin: KafkaAdmin) -> None:

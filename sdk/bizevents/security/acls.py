@@ -10,6 +10,15 @@ One principal per app, `User:<app>`. What each app may do, and nothing else:
   `bizevents.replay.<app>[.*]`, `bizevents.dlq.<app>[.*]`), which its worker creates and uses.
   READ and WRITE imply DESCRIBE in Kafka; WRITE on a topic implies idempotent writes.
 App names cannot contain dots (contracts lint), so `<app>.` prefixes never overlap.
+
+The broker's HTTP gateway (optional, `--gateway NAME`) is one more principal. It publishes and
+subscribes for the apps holding its API keys, and checks their permissions itself (contracts and
+grants), so Kafka can only hold it to the contracts' topics:
+- READ and WRITE on every contract topic (its relay writes the gateway outbox; pull
+  subscriptions, webhooks and the event log read);
+- READ on its consumer groups `bizevents.pull.*`, `bizevents.webhook.*`, `bizevents-eventlog-*`;
+- READ, WRITE, CREATE on its webhook workers' retry, replay and dead-letter topics;
+- WRITE, CREATE on `bizevents.replay.*`: the ops page and OData replay dead letters of any group.
 """
 
 from __future__ import annotations
@@ -130,6 +139,40 @@ def app_acls(app: str, publishes: Iterable[str], subscribes: Iterable[str]) -> s
     return acls
 
 
+# Consumer groups of the gateway (bizevents_broker: Subscription.group, EventLogFeeder).
+GATEWAY_GROUP_PREFIXES = ("bizevents.pull.", "bizevents.webhook.", "bizevents-eventlog-")
+WEBHOOK_GROUP_PREFIX = "bizevents.webhook."
+
+
+def gateway_acls(name: str, contract_topics: Iterable[str]) -> set[Acl]:
+    """The ACLs of the gateway's principal `User:<name>` (see the module's description)."""
+    who = principal_of(name)
+    acls = {
+        Acl(who, ResourceType.TOPIC, t, PatternType.LITERAL, op)
+        for t in contract_topics
+        for op in (Operation.READ, Operation.WRITE)
+    }
+    acls |= {
+        Acl(who, ResourceType.GROUP, g, PatternType.PREFIXED, Operation.READ)
+        for g in GATEWAY_GROUP_PREFIXES
+    }
+    webhook_topics = (
+        topics.retry_topic(WEBHOOK_GROUP_PREFIX.rstrip("."), ""),  # bizevents.retry.<group>.
+        topics.dead_letter_topic(WEBHOOK_GROUP_PREFIX),
+        topics.replay_topic(WEBHOOK_GROUP_PREFIX),
+    )
+    acls |= {
+        Acl(who, ResourceType.TOPIC, t, PatternType.PREFIXED, op)
+        for t in webhook_topics
+        for op in _OWN_TOPIC_OPERATIONS
+    }
+    acls |= {
+        Acl(who, ResourceType.TOPIC, topics.replay_topic(""), PatternType.PREFIXED, op)
+        for op in (Operation.WRITE, Operation.CREATE)
+    }
+    return acls
+
+
 @dataclass
 class Derived:
     acls: set[Acl]
@@ -137,10 +180,16 @@ class Derived:
     topics: set[str]
     # Event types nobody but a super user may publish (no publishers listed).
     unpublishable: list[str] = field(default_factory=list)
+    gateway: str | None = None  # the gateway's principal name, when it has ACLs
+
+    @property
+    def principals(self) -> set[str]:
+        names = set(self.apps) | ({self.gateway} if self.gateway else set())
+        return {principal_of(n) for n in names}
 
 
-def derive(contracts: ContractSet) -> Derived:
-    """Every ACL the contracts call for."""
+def derive(contracts: ContractSet, gateway: str | None = None) -> Derived:
+    """Every ACL the contracts call for (and the gateway's, when it is named)."""
     publishes: dict[str, set[str]] = {}
     subscribes: dict[str, set[str]] = {}
     unpublishable = []
@@ -155,7 +204,10 @@ def derive(contracts: ContractSet) -> Derived:
     acls: set[Acl] = set()
     for app in apps:
         acls |= app_acls(app, publishes.get(app, ()), subscribes.get(app, ()))
-    return Derived(acls, apps, {c.topic for c in contracts}, sorted(unpublishable))
+    contract_topics = {c.topic for c in contracts}
+    if gateway is not None:
+        acls |= gateway_acls(gateway, contract_topics)
+    return Derived(acls, apps, contract_topics, sorted(unpublishable), gateway)
 
 
 @dataclass
@@ -171,7 +223,7 @@ class AclPlan:
 def managed(acl: Acl, derived: Derived, extra_principals: Iterable[str] = ()) -> bool:
     """Whether an existing ACL is ours to compare: it names an app of the contracts (or a
     principal named on the command line), a contract's topic, or a bizevents.* resource."""
-    principals = {principal_of(a) for a in derived.apps} | set(extra_principals)
+    principals = derived.principals | set(extra_principals)
     return (
         acl.principal in principals
         or (acl.resource_type is ResourceType.TOPIC and acl.resource_name in derived.topics)

@@ -428,9 +428,8 @@ async def replay(request: Request, principal: Principal) -> Response:
         raise GatewayError(ErrorKind.NOT_FOUND, f"no dead letter {letter_id}")
     if found != "dead":
         raise GatewayError(ErrorKind.CONFLICT, f"dead letter {letter_id} is {found}, not dead")
-    settings = DeadLetterSettings(
-        kafka_bootstrap=request.app.state.settings.kafka_bootstrap, dlq_schema=dlq_schema(request)
-    )
+    broker = request.app.state.settings
+    settings = DeadLetterSettings(**broker.connection_values(), dlq_schema=dlq_schema(request))
     try:
         result = await replay_letters(
             letter_store(request), DeadLetterFilter(ids=(letter_id,)), settings
