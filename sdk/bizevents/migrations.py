@@ -36,7 +36,7 @@ async def migrate(
         return len(steps)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"bizevents:{schema}")
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await create_schema_if_missing(conn, schema)
         await conn.execute(
             f"""CREATE TABLE IF NOT EXISTS {schema}.bizevents_migrations (
                     component text NOT NULL,
@@ -57,6 +57,13 @@ async def migrate(
                 version,
             )
         return len(steps)
+
+
+async def create_schema_if_missing(conn: asyncpg.Connection, schema: str) -> None:
+    """CREATE SCHEMA only when missing: even `IF NOT EXISTS` needs the right to create schemas
+    in the database, which a role that owns its schema (`bizevents db roles`) does not have."""
+    if await conn.fetchval("SELECT to_regnamespace($1)", schema) is None:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
 
 async def _applied(conn: asyncpg.Connection, schema: str, component: str) -> int | None:

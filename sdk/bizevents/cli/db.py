@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -17,19 +18,60 @@ from ..contracts.settings import ContractsSettings
 from ..errors import BizEventsError
 from ..logging import redact_url
 from ..security.acls import derive
-from ..security.pg_roles import RolesPlan, apply_roles, plan_roles
+from ..security.pg_roles import RolesPlan, SharedSchemas, apply_roles, plan_roles
 from .base import command_group
 
 app = command_group("PostgreSQL set-up derived from the contracts.")
 roles_app = command_group(
     "Per-app roles: an app inserts into its own outbox only, the relay claims and deletes, "
-    "the worker owns its inbox. Run as a role that may create roles (BIZEVENTS_DATABASE_URL).",
+    "the worker owns its inbox; the broker's and the dead-letter store's roles own their "
+    "schemas. Run as a role that may create roles (BIZEVENTS_DATABASE_URL).",
 )
 app.add_typer(roles_app, name="roles")
 
 PATH = typer.Argument(
     None, help="Contracts folder or file (default: BIZEVENTS_CONTRACTS_PATH or ./contracts)."
 )
+GATEWAY_SCHEMA = typer.Option(
+    "bizevents_gateway",
+    "--gateway-schema",
+    envvar="BIZEVENTS_GATEWAY_SCHEMA",
+    help="The broker's gateway schema (owned by bizevents_gateway).",
+)
+REGISTRY_SCHEMA = typer.Option(
+    "bizevents_registry",
+    "--registry-schema",
+    envvar="BIZEVENTS_REGISTRY_SCHEMA",
+    help="The broker's registry schema (owned by bizevents_gateway).",
+)
+DLQ_SCHEMA = typer.Option(
+    "bizevents",
+    "--dlq-schema",
+    envvar="BIZEVENTS_DLQ_SCHEMA",
+    help="The dead-letter store's schema (its tables owned by bizevents_dlq).",
+)
+DEFAULT_PASSWORDS = Path(".bizevents") / "db-passwords"
+
+
+def password_file_writer(folder: Path) -> Callable[[str, str], str]:
+    """Writes each generated password to `folder/<role>` (folder 700, file 600, replaced if
+    there): a file, not the terminal, so it stays out of scroll-back and CI logs and can be
+    handed to a secret store as it is."""
+
+    def store(role: str, password: str) -> str:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        path = folder / role
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # an older file keeps its mode otherwise
+            os.write(fd, password.encode() + b"\n")
+        finally:
+            os.close(fd)
+        typer.echo(f"password of {role} written to {path} (mode 600)")
+        return str(path)
+
+    return store
 
 
 @contextlib.contextmanager
@@ -81,12 +123,17 @@ async def _run(url: str, work):  # type: ignore[no-untyped-def]
 def roles_plan(
     path: Path | None = PATH,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    gateway_schema: str = GATEWAY_SCHEMA,
+    registry_schema: str = REGISTRY_SCHEMA,
+    dlq_schema: str = DLQ_SCHEMA,
 ) -> None:
-    """Show the roles, schemas and grants missing (+) or extra (-) for the contracts' apps."""
+    """Show the roles, passwords, schemas and grants missing (+) or extra (-) for the
+    contracts' apps and the shared processes (relay, broker, dead-letter store)."""
     settings = ContractsSettings()
     with _clear_errors(settings.database_url):
+        shared = SharedSchemas(gateway_schema, registry_schema, dlq_schema)
         apps = _apps(path, settings)
-        result = asyncio.run(_run(settings.database_url, lambda c: plan_roles(c, apps)))
+        result = asyncio.run(_run(settings.database_url, lambda c: plan_roles(c, apps, shared)))
     _show(result, as_json, remove=False)
 
 
@@ -94,13 +141,32 @@ def roles_plan(
 def roles_apply(
     path: Path | None = PATH,
     remove: bool = typer.Option(False, "--remove", help="Also revoke grants beyond the plan."),
+    passwords: Path = typer.Option(
+        DEFAULT_PASSWORDS,
+        "--passwords",
+        help="Folder where generated login passwords are written, one file per role (mode 600).",
+    ),
+    rotate: list[str] = typer.Option(
+        [], "--rotate", help="Give this role a new password (repeatable).", metavar="ROLE"
+    ),
+    gateway_schema: str = GATEWAY_SCHEMA,
+    registry_schema: str = REGISTRY_SCHEMA,
+    dlq_schema: str = DLQ_SCHEMA,
 ) -> None:
-    """Create what is missing (idempotent); revoke extra grants only with --remove."""
+    """Create what is missing (idempotent), with a generated password for each new role (written
+    to --passwords, never printed); revoke extra grants only with --remove."""
     settings = ContractsSettings()
     with _clear_errors(settings.database_url):
+        shared = SharedSchemas(gateway_schema, registry_schema, dlq_schema)
         apps = _apps(path, settings)
+        store = password_file_writer(passwords)
         result = asyncio.run(
-            _run(settings.database_url, lambda c: apply_roles(c, apps, remove=remove))
+            _run(
+                settings.database_url,
+                lambda c: apply_roles(
+                    c, apps, remove=remove, shared=shared, store_password=store, rotate=rotate
+                ),
+            )
         )
     _show(result, as_json=False, remove=remove)
     removed = len(result.removals) if remove else 0

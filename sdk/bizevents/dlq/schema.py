@@ -7,6 +7,7 @@ import re
 import asyncpg
 
 from ..errors import ConfigurationError
+from ..migrations import create_schema_if_missing
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -58,9 +59,13 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> int:
     """Brings the schema to the latest version; returns the version. Concurrent callers
     serialise on an advisory lock, so two workers starting together don't race."""
     s = quote_schema(schema)
+    if await _applied(conn, schema) == len(MIGRATIONS):
+        # Up to date: no DDL and no lock, so roles without DDL rights (the broker's under
+        # `bizevents db roles`) start too.
+        return len(MIGRATIONS)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"bizevents.dlq.{schema}")
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+        await create_schema_if_missing(conn, schema)
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {s}.dlq_migrations ("
             " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -71,3 +76,12 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> int:
                 await conn.execute(step.format(s=s))
                 await conn.execute(f"INSERT INTO {s}.dlq_migrations (version) VALUES ($1)", version)
     return len(MIGRATIONS)
+
+
+async def _applied(conn: asyncpg.Connection, schema: str) -> int | None:
+    table = await conn.fetchval("SELECT to_regclass($1)::text", f'"{schema}".dlq_migrations')
+    if table is None:
+        return None
+    return int(
+        await conn.fetchval(f'SELECT coalesce(max(version), 0) FROM "{schema}".dlq_migrations')
+    )
