@@ -308,3 +308,78 @@ def test_user_commands_take_the_password_on_stdin(
     assert not asyncio.run(can_log_in())
     empty = runner.invoke(cli, ["kafka", "user", "set", name], input="", env=env)
     assert empty.exit_code == 1 and "no password on standard input" in empty.output
+
+
+async def test_dlq_principal_ingests_and_replays_and_reads_nothing_else(
+    tmp_path: Path,
+    secure_kafka: SecureKafka,
+    names: Callable[[str], str],
+    app_user: Callable[[str], ConnectionSettings],
+    services: Any,
+    db_schema: str,
+) -> None:
+    """`acl apply --dlq NAME`: `dlq ingest` reads every group's dead-letter topic and replays
+    into replay topics as User:NAME, which reads no event topic."""
+    from datetime import UTC, datetime
+
+    import asyncpg
+
+    from bizevents.dlq import (
+        DeadLetterFilter,
+        DeadLetterIngester,
+        DeadLetterSettings,
+        DeadLetterStore,
+        replay_dead_letters,
+    )
+    from bizevents.topics import dead_letter_topic, replay_topic
+    from bizevents.worker.deadletter import DeadLetter
+
+    orders, billing, dlq = names("orders"), names("billing"), names("dlq")
+    event_type = f"com.acme.{orders.replace('-', '')}.OrderPlaced.v1"
+    folder = write_contracts(tmp_path / "c", "orders", {event_type: ([orders], [billing])})
+    await ensure_topics(secure_kafka.admin, [event_type, dead_letter_topic(billing)])
+    applied = await asyncio.to_thread(acl_apply, secure_kafka, folder, "--dlq", dlq)
+    assert f"+ User:{dlq} ALLOW READ TOPIC bizevents.dlq.*" in applied
+    now = datetime.now(UTC)
+    letter = DeadLetter(
+        group=billing, error="boom", error_type="ValueError", stack="", attempts=3,
+        first_failure=now, last_failure=now, original_topic=event_type, original_partition=0,
+        original_offset=5, key=b"o-1", value=b'{"id": "o-1"}',
+    )  # fmt: skip
+    key, value, headers = letter.record()
+    producer = AIOKafkaProducer(**secure_kafka.admin.kafka_client_options())
+    await producer.start()
+    try:
+        await producer.send_and_wait(dead_letter_topic(billing), value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+    login = await asyncio.to_thread(app_user, dlq)
+    settings = DeadLetterSettings(
+        **login.connection_values() | {"database_url": services.database_url},
+        dlq_schema=db_schema,
+        dlq_metadata_max_age_ms=1000,
+    )
+    pool = await asyncpg.create_pool(services.database_url, min_size=1, max_size=2)
+    try:
+        store = DeadLetterStore(pool, db_schema)
+        await store.migrate()
+        ingester, stop = DeadLetterIngester(store, settings), asyncio.Event()
+        task = asyncio.create_task(ingester.run(stop))
+        try:
+            async with asyncio.timeout(90):
+                while ingester.stored < 1:
+                    assert not task.done(), task
+                    await asyncio.sleep(0.2)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+        (stored,) = (await store.list(DeadLetterFilter(groups=(billing,)))).items
+        assert stored.error == "boom" and stored.original_offset == 5
+        result = await replay_dead_letters(store, DeadLetterFilter(ids=(stored.id,)), settings)
+        assert result.replayed == 1
+    finally:
+        await pool.close()
+    assert await fetch_error(secure_kafka.admin, replay_topic(billing)) == 0
+    refused = TopicAuthorizationFailedError.errno
+    assert await fetch_error(login, event_type) == refused

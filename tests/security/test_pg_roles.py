@@ -39,8 +39,9 @@ from bizevents.security.pg_roles import (
 )
 from bizevents.settings import RelaySettings
 from bizevents.worker.inbox import claim, cleanup, migrate_inbox
-from gateway.conftest import BIZEVENTS, free_port, stop_process, wait_healthy
+from gateway.conftest import BIZEVENTS
 from secrets_registry import leaks, remember_log, remember_secret
+from servers import free_port, stop_process, wait_healthy
 
 from .conftest import write_contracts
 

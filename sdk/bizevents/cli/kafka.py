@@ -46,6 +46,13 @@ GATEWAY = typer.Option(
     "the contracts' topics, its own consumer groups and webhook topics, replay dead letters.",
     metavar="NAME",
 )
+DLQ = typer.Option(
+    None,
+    "--dlq",
+    help="Also the ACLs of `bizevents dlq ingest` and `dlq replay`, logged in as User:NAME: "
+    "read the dead-letter topics, write replay topics.",
+    metavar="NAME",
+)
 T = TypeVar("T")
 
 
@@ -71,10 +78,10 @@ def _with_admin(settings: ContractsSettings, work: Callable[[KafkaAdmin], Awaita
 
 
 def _compute(
-    path: Path | None, principals: list[str], gateway: str | None
+    path: Path | None, principals: list[str], gateway: str | None, dlq: str | None
 ) -> tuple[ContractsSettings, Derived, AclPlan]:
     settings = ContractsSettings()
-    derived = derive(load_contracts(path or settings.contracts_path), gateway=gateway)
+    derived = derive(load_contracts(path or settings.contracts_path), gateway=gateway, dlq=dlq)
     existing = _with_admin(settings, lambda admin: admin.describe_acls())
     return settings, derived, plan(derived, existing, principals)
 
@@ -112,11 +119,12 @@ def acl_plan(
     path: Path | None = PATH,
     principal: list[str] = PRINCIPALS,
     gateway: str | None = GATEWAY,
+    dlq: str | None = DLQ,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show how the cluster's ACLs differ from the contracts (+ to add, - to remove)."""
     with _clear_errors():
-        _, derived, result = _compute(path, principal, gateway)
+        _, derived, result = _compute(path, principal, gateway, dlq)
     _show(result, derived, as_json, remove=False)
 
 
@@ -125,13 +133,14 @@ def acl_apply(
     path: Path | None = PATH,
     principal: list[str] = PRINCIPALS,
     gateway: str | None = GATEWAY,
+    dlq: str | None = DLQ,
     remove: bool = typer.Option(
         False, "--remove", help="Also delete ACLs the contracts no longer call for."
     ),
 ) -> None:
     """Create the missing ACLs (idempotent); delete the extra ones only with --remove."""
     with _clear_errors():
-        settings, derived, result = _compute(path, principal, gateway)
+        settings, derived, result = _compute(path, principal, gateway, dlq)
         _show(result, derived, as_json=False, remove=remove)
 
         async def go(admin: KafkaAdmin) -> None:

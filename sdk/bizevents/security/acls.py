@@ -19,6 +19,11 @@ grants), so Kafka can only hold it to the contracts' topics:
 - READ on its consumer groups `bizevents.pull.*`, `bizevents.webhook.*`, `bizevents-eventlog-*`;
 - READ, WRITE, CREATE on its webhook workers' retry, replay and dead-letter topics;
 - WRITE, CREATE on `bizevents.replay.*`: the ops page and OData replay dead letters of any group.
+
+The dead-letter store's process (`--dlq NAME`: `bizevents dlq ingest`, `dlq replay`) may READ
+every `bizevents.dlq.*` topic and its consumer group `bizevents-dlq-ingester`, and WRITE and
+CREATE `bizevents.replay.*`. Replaying from history (`dlq replay-history`) reads event topics
+and other groups' offsets: a super user's task.
 """
 
 from __future__ import annotations
@@ -173,6 +178,24 @@ def gateway_acls(name: str, contract_topics: Iterable[str]) -> set[Acl]:
     return acls
 
 
+DLQ_INGESTER_GROUP = "bizevents-dlq-ingester"  # DeadLetterSettings.dlq_ingester_group
+
+
+def dlq_acls(name: str, group: str = DLQ_INGESTER_GROUP) -> set[Acl]:
+    """The ACLs of the dead-letter store's principal `User:<name>`."""
+    who = principal_of(name)
+    dead_letters = topics.dead_letter_topic("")  # bizevents.dlq.
+    acls = {
+        Acl(who, ResourceType.TOPIC, dead_letters, PatternType.PREFIXED, Operation.READ),
+        Acl(who, ResourceType.GROUP, group, PatternType.LITERAL, Operation.READ),
+    }
+    acls |= {
+        Acl(who, ResourceType.TOPIC, topics.replay_topic(""), PatternType.PREFIXED, op)
+        for op in (Operation.WRITE, Operation.CREATE)
+    }
+    return acls
+
+
 @dataclass
 class Derived:
     acls: set[Acl]
@@ -181,15 +204,17 @@ class Derived:
     # Event types nobody but a super user may publish (no publishers listed).
     unpublishable: list[str] = field(default_factory=list)
     gateway: str | None = None  # the gateway's principal name, when it has ACLs
+    dlq: str | None = None  # the dead-letter store's principal name, when it has ACLs
 
     @property
     def principals(self) -> set[str]:
-        names = set(self.apps) | ({self.gateway} if self.gateway else set())
+        names = set(self.apps) | {n for n in (self.gateway, self.dlq) if n}
         return {principal_of(n) for n in names}
 
 
-def derive(contracts: ContractSet, gateway: str | None = None) -> Derived:
-    """Every ACL the contracts call for (and the gateway's, when it is named)."""
+def derive(contracts: ContractSet, gateway: str | None = None, dlq: str | None = None) -> Derived:
+    """Every ACL the contracts call for (and the gateway's and the dead-letter store's, when
+    they are named)."""
     publishes: dict[str, set[str]] = {}
     subscribes: dict[str, set[str]] = {}
     unpublishable = []
@@ -207,7 +232,9 @@ def derive(contracts: ContractSet, gateway: str | None = None) -> Derived:
     contract_topics = {c.topic for c in contracts}
     if gateway is not None:
         acls |= gateway_acls(gateway, contract_topics)
-    return Derived(acls, apps, contract_topics, sorted(unpublishable), gateway)
+    if dlq is not None:
+        acls |= dlq_acls(dlq)
+    return Derived(acls, apps, contract_topics, sorted(unpublishable), gateway, dlq)
 
 
 @dataclass
