@@ -1,10 +1,12 @@
 """Backlog drain: a relay catches up on a large outbox at a steady rate with flat memory.
 
-    .venv/bin/python bench/backlog.py [--rows 1000000]
+    .venv/bin/python bench/backlog.py [--rows 1000000] [--batch-size N] [--out backlog.json]
 
 Fills the outbox with --rows events (one INSERT ... SELECT, not through publish: the relay's side is
-what is measured), starts `bizevents relay` and samples, every 2 s, the rows left, the drain rate in
-that window and the relay's resident memory. Prints a table and writes bench/results/backlog.json.
+what is measured), starts `bizevents relay` and samples, every 2 s (--every), the rows left, the
+drain rate in that window and the relay's resident memory. Prints a table and writes
+bench/results/backlog.json (--out another name; --batch-size sets the relay's
+BIZEVENTS_RELAY_BATCH_SIZE, for the sweep).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def main(rows: int) -> None:
+async def main(rows: int, batch_size: int | None, out_name: str, every: float) -> None:
     settings = ConnectionSettings()
     schema = f"backlog_{uuid.uuid4().hex[:8]}"
     topic = f"bench.backlog.{uuid.uuid4().hex[:8]}"
@@ -56,6 +58,8 @@ async def main(rows: int) -> None:
     )  # fmt: skip
     print(f"filled {rows:,} rows in {time.perf_counter() - started:.1f}s")
     env = {**os.environ, "BIZEVENTS_OUTBOX_SCHEMA": schema}
+    if batch_size:
+        env["BIZEVENTS_RELAY_BATCH_SIZE"] = str(batch_size)
     relay = subprocess.Popen([BIZEVENTS, "relay"], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)  # fmt: skip
     samples = []
@@ -63,7 +67,7 @@ async def main(rows: int) -> None:
         t0 = time.perf_counter()
         last_left, last_t = rows, t0
         while True:
-            await asyncio.sleep(2)
+            await asyncio.sleep(every)
             left = int(await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox"))
             now = time.perf_counter()
             rate = (last_left - left) / (now - last_t)
@@ -91,21 +95,25 @@ async def main(rows: int) -> None:
         await admin.close()
     steady = [s["rate"] for s in samples[1:-1]] or [s["rate"] for s in samples]
     result = {
-        "rows": rows, "seconds": total, "mean_rate": rows / total,
+        "rows": rows, "batch_size": batch_size or 1000, "seconds": total, "mean_rate": rows / total,
         "window_rate_min": min(steady), "window_rate_max": max(steady),
         "rss_mb_first": samples[0]["rss_mb"], "rss_mb_max": max(s["rss_mb"] for s in samples),
         "samples": samples,
     }  # fmt: skip
     r = result
     print(f"\ndrained {rows:,} rows in {total:.1f}s: mean {r['mean_rate']:,.0f}/s, "
-          f"2-s windows {r['window_rate_min']:,.0f}..{r['window_rate_max']:,.0f}/s, "
+          f"{every:g}-s windows {r['window_rate_min']:,.0f}..{r['window_rate_max']:,.0f}/s, "
           f"relay RSS {r['rss_mb_first']:.0f} -> max {r['rss_mb_max']:.0f} MB")  # fmt: skip
-    out = ROOT / "bench" / "results"
+    out = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "backlog.json").write_text(json.dumps(result, indent=2))
+    (out / out_name).write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    asyncio.run(main(parser.parse_args().rows))
+    parser.add_argument("--batch-size", type=int, help="the relay's batch size (default: its own)")
+    parser.add_argument("--out", default="backlog.json", help="file name under bench/results/")
+    parser.add_argument("--every", type=float, default=2.0, help="seconds between samples")
+    args = parser.parse_args()
+    asyncio.run(main(args.rows, args.batch_size, args.out, args.every))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -155,8 +156,8 @@ def main() -> None:
             f"(python + import alone: {t['cli_import_only_s']:.3f}s); "
             f"pure FULL check of every shipped schema: {t['pure_full_all_s'] * 1000:.1f}ms"
         )
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
+    out = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
+    out.mkdir(parents=True, exist_ok=True)
     (out / "compat_gate.json").write_text(json.dumps(result, indent=2))
 
 

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -284,7 +285,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, fill_rate: f
             r[f"ratio_{name}"] = round(rate / base, 3) if base else None
         x = [r[f"ratio_{n}"] or 0.0 for n in bases]
         print(f"{r['name']:17} {rate:>9,} {x[0]:>7.2f} {x[1]:>13.2f} {x[2]:>13.2f}")
-    out = ROOT / "bench" / "results"
+    out = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
     out.mkdir(parents=True, exist_ok=True)
     doc = {
         "benchmark": "consume",
