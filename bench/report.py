@@ -1,6 +1,6 @@
 """One benchmark report: every benchmark with its same-run baselines, the machine, tables and plots.
 
-    .venv/bin/python bench/report.py            # full report (about 15 min quiet, at most 24)
+    .venv/bin/python bench/report.py            # full report (about 15 min quiet, 23 at most)
     .venv/bin/python bench/report.py --quick    # smoke run with small sizes (a few minutes)
     .venv/bin/python bench/report.py --render   # re-render REPORT.md from the JSON already there
 
@@ -39,7 +39,7 @@ README = ROOT / "README.md"
 README_START = "<!-- bench/report.py: summary start -->"
 README_END = "<!-- bench/report.py: summary end -->"
 PROFILES = ("tiny", "quick", "full")
-BUDGET_MIN = {"tiny": 3.0, "quick": 12.0, "full": 24.0}  # the whole run stops starting steps here
+BUDGET_MIN = {"tiny": 3.0, "quick": 12.0, "full": 23.0}  # the whole run stops starting steps here
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,9 @@ def steps(profile: str) -> list[Step]:
             "full": ["--rows", "1000000", "--every", "2"]}, "backlog.json"),
     ]  # fmt: skip
     for size in BATCH_SIZES[profile]:
-        args = ["--rows", SWEEP_ROWS[profile], "--batch-size", str(size),
+        # Small batches are slow by design: fewer rows keep each run within its time limit.
+        rows = str(min(int(SWEEP_ROWS[profile]), size * 2000))
+        args = ["--rows", rows, "--batch-size", str(size),
                 "--out", f"backlog_batch_{size}.json", "--every", "0.5"]  # fmt: skip
         out.append(Step(f"relay batch {size}", "backlog.py", {profile: args},
                         f"backlog_batch_{size}.json",
@@ -173,7 +175,8 @@ def run_step(step: Step, profile: str, results: Path, limit: float) -> dict[str,
     logs.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, str(HERE / step.script), *(step.args[profile] or [])]
     meta: dict[str, Any] = {"name": step.name, "command": _command(step, profile),
-                            "output": step.output, "load_before": load()}  # fmt: skip
+                            "output": step.output, "load_before": load(),
+                            "started_at": datetime.now(UTC).isoformat()}  # fmt: skip
     started = time.monotonic()
     log = logs / f"{step.name.replace(' ', '_')}.log"
     with log.open("wb") as out:
@@ -184,8 +187,14 @@ def run_step(step: Step, profile: str, results: Path, limit: float) -> dict[str,
             rc = proc.wait(limit)
             meta["status"] = "ok" if rc == 0 and (results / step.output).exists() else f"exit {rc}"
         except subprocess.TimeoutExpired:
+            # SIGINT first: the benchmark's finally blocks drop its schemas and topics.
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
@@ -205,13 +214,20 @@ def _command(step: Step, profile: str) -> str:
     return " ".join([".venv/bin/python", f"bench/{step.script}", *(step.args[profile] or [])])
 
 
-def run_all(profile: str, results: Path, only: set[str] | None, soak_minutes: float) -> None:
+def run_all(profile: str, results: Path, only: set[str] | None, soak_minutes: float,
+            keep: bool = False) -> None:  # fmt: skip
+    """Run the profile's steps (or `only` these); with `keep`, the steps of the last run that
+    are not run again stay in the report, each with its own time and load."""
     results.mkdir(parents=True, exist_ok=True)
     print("machine ...", flush=True)
     doc: dict[str, Any] = {"profile": profile, "started_at": datetime.now(UTC).isoformat(),
                            "machine": machine(), "steps": []}  # fmt: skip
+    previous = results / "report.json"
+    if keep and previous.exists():
+        doc = json.loads(previous.read_text())
+        doc["amended_at"] = datetime.now(UTC).isoformat()
     deadline = time.monotonic() + BUDGET_MIN[profile] * 60
-    todo = [s for s in steps(profile) if not only or s.name.split()[0] in only]
+    todo = [s for s in steps(profile) if not only or {s.name, s.name.split()[0]} & only]
     if soak_minutes:
         args = ["--minutes", str(soak_minutes), "--probe-seconds", "30"]
         limit = soak_minutes * 60 + 600
@@ -219,12 +235,15 @@ def run_all(profile: str, results: Path, only: set[str] | None, soak_minutes: fl
         deadline += limit
     for step in todo:
         left = deadline - time.monotonic()
-        if left < 30:
+        if left < 90:  # too little time for any benchmark to finish
+            if keep and any(s["name"] == step.name for s in doc["steps"]):
+                continue
             doc["steps"].append({"name": step.name, "command": _command(step, profile),
                                  "output": step.output,
                                  "status": "not started: time budget"})  # fmt: skip
             continue
         print(f"{step.name} ... ", end="", flush=True)
+        doc["steps"] = [s for s in doc["steps"] if s["name"] != step.name]
         meta = run_step(step, profile, results, min(step.limit.get(profile, 420), left))
         print(f"{meta['status']} in {meta['seconds']} s, load {meta['load_before'][0]} -> "
               f"{meta['load_after'][0]}", flush=True)  # fmt: skip
@@ -342,7 +361,9 @@ def summary_rows(r: Results) -> list[Row]:
     wk = r.get("workers.json")
     if wk:
         rows.append(("worker processes (`--processes N`), no-op handler",
-                     ", ".join(f"{x['processes']}: {n(x['rate'])}/s" for x in wk["runs"]),
+                     ", ".join(f"{x['processes']}: {n(x['rate'])}/s"
+                               + ("" if x["complete"] else f" ({n(x['events'])} done at the cap)")
+                               for x in wk["runs"]),
                      "linear from 1: " + ", ".join(f"{n(x['linear'])}" for x in wk["runs"]),
                      r.load_of("workers.json")))  # fmt: skip
     ing = r.get("ingest.json")
@@ -490,6 +511,7 @@ def plots(r: Results) -> dict[str, str]:
         by_size.set_title("relay drain rate by batch size")
         by_size.set_xlabel("BIZEVENTS_RELAY_BATCH_SIZE (log scale)")
         by_size.set_ylabel("rows/s")
+        by_size.set_ylim(bottom=0)
         save(fig, "drain.png", "drain")
     # Worker processes.
     wk = r.get("workers.json")
@@ -505,6 +527,7 @@ def plots(r: Results) -> dict[str, str]:
         ax.set_title("worker processes (no-op handler)")
         ax.set_xlabel("processes")
         ax.set_ylabel("events/s")
+        ax.set_ylim(bottom=0)
         save(fig, "workers.png", "workers")
     # Soak.
     soak = r.get("soak.json")
@@ -512,10 +535,15 @@ def plots(r: Results) -> dict[str, str]:
         samples = soak["samples"]
         minutes = [s["t"] / 60 for s in samples]
         fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
-        for proc in samples[0]["rss_mb"]:
-            axes[0].plot(minutes, [s["rss_mb"][proc] for s in samples], label=proc)
+        # Growth relative to each process's RSS at the end of the warm-up: the 10% target line.
+        for proc, g in soak["growth"].items():
+            base = g["after_warmup_mb"] or 1.0
+            axes[0].plot(minutes, [100 * (s["rss_mb"][proc] / base - 1) for s in samples],
+                         label=f"{proc} ({base:.0f} MB)")  # fmt: skip
         axes[0].axvline(soak["warmup_s"] / 60, color="gray", linestyle="--", label="warm-up end")
-        axes[0].set_ylabel("RSS, MB")
+        axes[0].axhline(soak.get("target_growth_pct", 10), color="tab:red", alpha=0.4,
+                        label="target")  # fmt: skip
+        axes[0].set_ylabel("RSS change from warm-up end, %")
         axes[0].legend(fontsize="small", ncol=3)
         for label in samples[0]["latency_ms"]:
             for q, style in (("p50", "-"), ("p99", ":")):
@@ -656,7 +684,13 @@ def render(directory: Path) -> Path:
         "# bizevents benchmark report",
         "",
         f"Generated by `bench/report.py` ({r.meta.get('profile', '?')} profile), "
-        f"{r.meta.get('started_at', '?')[:19]} to {r.meta.get('finished_at', '?')[:19]} UTC. "
+        f"{r.meta.get('started_at', '?')[:19]} to {r.meta.get('finished_at', '?')[:19]} UTC"
+        + (
+            f" (some steps run again up to {r.meta['amended_at'][:19]} UTC: see Steps)"
+            if "amended_at" in r.meta
+            else ""
+        )
+        + ". "
         "Each figure comes with its baseline measured in the same run and the machine's load "
         "average before and after the benchmark it comes from.",
         "",
@@ -742,10 +776,12 @@ def render(directory: Path) -> Path:
         gate)  # fmt: skip
     lines += soak_section(r, drawn.get("soak"))
     lines += ["## Capacity model", "", *capacity(r), ""]
-    lines += ["## Steps", "", "| benchmark | command | status | seconds | load before | "
-              "load after |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines += ["## Steps", "", "| benchmark | command | status | started (UTC) | seconds | "
+              "load before | load after |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for s in r.meta.get("steps", []):
-        lines.append(f"| {s['name']} | `{s['command']}` | {s['status']} | {s.get('seconds', '-')} "
+        lines.append(f"| {s['name']} | `{s['command']}` | {s['status']} | "
+                     f"{s.get('started_at', '-')[11:19]} | {s.get('seconds', '-')} "
                      f"| {' '.join(map(str, s.get('load_before', [])))} | "
                      f"{' '.join(map(str, s.get('load_after', [])))} |")  # fmt: skip
     lines += ["", "Load averages are 1, 5 and 15 minutes. Logs of each step are under "
@@ -783,6 +819,10 @@ def soak_section(r: Results, plot: str | None) -> list[str]:
           f"{n(v['p99_ms_worst'], 'ms', 1)} |" for k, v in soak["summary"].items()
           if isinstance(v, dict)),
         "",
+        *([f"The gateway's own share of its latency (request sent to 202): p50 "
+           f"{n(soak['summary']['gateway_request']['p50_ms_median'], 'ms', 1)}, p99 "
+           f"{n(soak['summary']['gateway_request']['p99_ms_median'], 'ms', 1)}.", ""]
+          if "gateway_request" in soak["summary"] else []),
         f"Consumer lag after warm-up: at most {soak['summary']['lag_max']}, "
         f"{soak['summary']['lag_end']} at the end. Published {soak['published']}, errors "
         f"{soak['errors']}, not received at the end {soak['not_received']}.",
@@ -820,6 +860,11 @@ def main(argv: list[str] | None = None, on_done: Callable[[Path], None] | None =
         default=0.0,
         help="also run a soak of this length (default: include the latest)",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="with --only: keep the last run's other steps in the report",
+    )
     parser.add_argument("--results", type=Path, default=HERE / "results")
     parser.add_argument(
         "--readme",
@@ -831,7 +876,7 @@ def main(argv: list[str] | None = None, on_done: Callable[[Path], None] | None =
     profile = "quick" if args.quick else (args.profile or "full")
     if not args.render:
         only = set(args.only.split(",")) if args.only else None
-        run_all(profile, args.results, only, args.soak_minutes)
+        run_all(profile, args.results, only, args.soak_minutes, args.keep)
     report = render(args.results)
     readme = args.readme if args.readme is not None else (profile == "full" and not args.render)
     if readme:
