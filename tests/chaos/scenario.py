@@ -145,6 +145,7 @@ class Processes:
         self.relays: list[subprocess.Popen[bytes]] = []
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self.broker: subprocess.Popen[bytes] | None = None
+        self.stopping: set[str] = set()  # stopped on purpose right now: not for revive()
         self.broker_port = free_port()
         self.broker_env = {
             "BIZEVENTS_CONTRACTS_PATH": str(CONTRACTS),
@@ -184,7 +185,7 @@ class Processes:
                 revived.append(f"relay{i} (exit {relay.returncode})")
                 self.start_relay(i)
         for group, worker in list(self.workers.items()):
-            if worker.poll() is not None:
+            if worker.poll() is not None and group not in self.stopping:
                 revived.append(f"{group} (exit {worker.returncode})")
                 self.start_worker(group)
         if self.broker is not None and self.broker.poll() is not None:
@@ -506,7 +507,9 @@ async def run(opts: Options, workdir: Path | None = None) -> Outcome:
                 if kind == "worker_term":
                     with contextlib.suppress(*DB_ERRORS):
                         term_dupes = await _plain_duplicates(url)
+                    procs.stopping.add(group)
                     outcome.term_exits.append(await _terminate(procs.workers[group]))
+                    procs.stopping.discard(group)
                 else:
                     procs.workers[group].kill()
                     procs.workers[group].wait()
