@@ -1,6 +1,6 @@
 """Consumer benchmark: one pre-filled topic drained by raw aiokafka, FastStream and our worker.
 
-    .venv/bin/python bench/consume.py [--events 200000] [--partitions 3] [--cap 40]
+    .venv/bin/python bench/consume.py [--events 200000] [--partitions 3] [--cap 40] [--only a,b]
 
 Needs `bizevents dev up`. Prints a table and writes bench/results/consume.json.
 
@@ -12,16 +12,27 @@ Contenders (each a fresh consumer group reading the same topic from the start):
   faststream ack    FastStream 0.7 KafkaBroker subscriber with AckPolicy.ACK: auto-commit off,
                     the offset is committed after each handled message (its at-least-once mode);
                     a no-op handler
+  faststream batch  the same with `batch=True` (up to 500 messages per call, the body of each
+                    decoded as JSON), AckPolicy.ACK: one commit per batch. What a FastStream user
+                    picks for throughput
+  raw + validate    raw + decode, plus validating each payload against its contract (the
+                    baseline of "ours contracts")
+  raw + inbox       raw + decode, plus one transaction per record inserting its inbox row
+                    (the same INSERT ... ON CONFLICT DO NOTHING), on as many connections as the
+                    worker's pool (20), the baseline of "ours inbox"
   ours no-op        bizevents Worker: CloudEvent decoding, per-key lanes, offset tracking and
                     interval commits; a handler that does nothing
   ours 1 ms         the same with `await asyncio.sleep(0.001)` in the handler
   ours no-op tuned  no-op with BIZEVENTS_MAX_PENDING_PER_PARTITION=20000 (default 1000): shows
                     whether the back-pressure threshold limits a fast handler (a paused partition
                     is resumed by the fetch loop, after its current long poll)
+  ours contracts    no-op, with the event type's contract loaded: every payload is validated
+  ours inbox        no-op with `inbox=True`: one transaction per event for the inbox row
 
 Why "x raw" is far below 0.7: the raw baseline does no per-record work at all. Any CloudEvents
-consumer decodes each record; "raw + decode" shows that decoding alone (bizevents.envelope on the
-official CloudEvents SDK) caps one Python process near 0.15x raw. Compare ours with that row.
+consumer decodes each record; "raw + decode" shows what decoding alone costs one Python process.
+Compare ours with that row (targets: ours no-op >= 0.7x raw + decode and >= 1.0x faststream
+batch), and "ours contracts" / "ours inbox" with their own baselines.
 
 Rate = messages / (time of the last message - time the consumer was started), group join
 included for everyone. A contender still running after --cap seconds is stopped and its rate is
@@ -41,19 +52,62 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bizevents.contracts import load_contract_texts
 from bizevents.envelope import Envelope, from_kafka, new_event_id, to_kafka
 from bizevents.kafka import make_producer
 from bizevents.logging import configure_logging
 from bizevents.settings import ConnectionSettings
 from bizevents.topics import dead_letter_topic, replay_topic, retry_topic
 from bizevents.worker import Router, Worker, WorkerSettings
+from bizevents.worker.inbox import migrate_inbox
 
 ROOT = Path(__file__).resolve().parents[1]
+INBOX_CONNECTIONS = 20  # the worker's pool at the default concurrency: max(2, min(64, 20))
+
+CONTRACT = """\
+asyncapi: 3.0.0
+info: {{title: bench, version: 1.0.0, x-bizevents-owner: bench, x-bizevents-source: /bench}}
+channels:
+  tick:
+    address: {topic}
+    x-bizevents-type: {topic}
+    x-bizevents-key: n
+    messages:
+      Tick: {{$ref: '#/components/messages/Tick'}}
+operations:
+  sendTick: {{action: send, channel: {{$ref: '#/channels/tick'}}}}
+components:
+  messages:
+    Tick:
+      payload:
+        type: object
+        additionalProperties: false
+        required: [n]
+        properties:
+          n: {{type: integer, minimum: 0}}
+"""
+
+
+def contracts_for(topic: str) -> Any:
+    return load_contract_texts({"bench.yaml": CONTRACT.format(topic=topic)})
+
+
+class Bench:
+    """What every contender gets: where Kafka and PostgreSQL are, the topic, its contracts."""
+
+    def __init__(self, bootstrap: str, database_url: str, topic: str) -> None:
+        self.bootstrap = bootstrap
+        self.database_url = database_url
+        self.topic = topic
+        self.contracts = contracts_for(topic)
+        self.schema = f"bench_{uuid.uuid4().hex[:8]}"
 
 
 class Counter:
@@ -101,25 +155,70 @@ async def fill(bootstrap: str, topic: str, events: int, event_type: str) -> floa
     return events / (time.perf_counter() - started)
 
 
-async def raw_aiokafka(bootstrap: str, topic: str, counter: Counter, stop: asyncio.Event) -> None:
-    await _raw(bootstrap, topic, counter, stop, decode=False)
+Contender = Callable[[Bench, Counter, asyncio.Event], Awaitable[None]]
 
 
-async def raw_decoding(bootstrap: str, topic: str, counter: Counter, stop: asyncio.Event) -> None:
-    await _raw(bootstrap, topic, counter, stop, decode=True)
+async def raw_aiokafka(bench: Bench, counter: Counter, stop: asyncio.Event) -> None:
+    await _raw(bench, counter, stop, decode=False)
+
+
+async def raw_decoding(bench: Bench, counter: Counter, stop: asyncio.Event) -> None:
+    await _raw(bench, counter, stop, decode=True)
+
+
+async def raw_validating(bench: Bench, counter: Counter, stop: asyncio.Event) -> None:
+    await _raw(bench, counter, stop, decode=True, validate=True)
+
+
+async def raw_inbox(bench: Bench, counter: Counter, stop: asyncio.Event) -> None:
+    pool = await asyncpg.create_pool(bench.database_url, min_size=1, max_size=INBOX_CONNECTIONS)
+    assert pool is not None
+    async with pool.acquire() as conn:
+        await migrate_inbox(conn, bench.schema)
+    group = f"bench-raw-inbox-{uuid.uuid4().hex[:8]}"
+    sql = (
+        f"INSERT INTO {bench.schema}.inbox (group_name, event_id, event_type) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING 1"
+    )
+
+    async def one_connection(envelopes: list[Envelope]) -> None:
+        async with pool.acquire() as conn:
+            for env in envelopes:
+                async with conn.transaction():
+                    await conn.fetchval(sql, group, env.id, env.type)
+
+    async def per_batch(records: list[Any]) -> None:
+        envelopes = []
+        for r in records:
+            env = from_kafka(r.key, r.value, r.headers)
+            env.payload()
+            envelopes.append(env)
+        slices = [envelopes[i::INBOX_CONNECTIONS] for i in range(INBOX_CONNECTIONS)]
+        await asyncio.gather(*(one_connection(s) for s in slices if s))
+
+    try:
+        await _raw(bench, counter, stop, decode=False, per_batch=per_batch)
+    finally:
+        await pool.close()
 
 
 async def _raw(
-    bootstrap: str, topic: str, counter: Counter, stop: asyncio.Event, decode: bool
+    bench: Bench,
+    counter: Counter,
+    stop: asyncio.Event,
+    decode: bool,
+    validate: bool = False,
+    per_batch: Callable[[list[Any]], Awaitable[None]] | None = None,
 ) -> None:
     consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
+        bench.topic,
+        bootstrap_servers=bench.bootstrap,
         group_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=500,
     )
+    contract = bench.contracts.get(bench.topic)
     await consumer.start()
     try:
         last_commit = time.perf_counter()
@@ -128,7 +227,11 @@ async def _raw(
             if decode:  # what any CloudEvents consumer must do per record, nothing more
                 for records in batch.values():
                     for r in records:
-                        from_kafka(r.key, r.value, r.headers).payload()
+                        payload = from_kafka(r.key, r.value, r.headers).payload()
+                        if validate:
+                            contract.validate(payload)
+            if per_batch is not None:
+                await per_batch([r for records in batch.values() for r in records])
             counter.hit(sum(len(records) for records in batch.values()))
             if time.perf_counter() - last_commit >= 0.5:
                 await consumer.commit()
@@ -138,20 +241,30 @@ async def _raw(
         await consumer.stop()
 
 
-async def faststream_ack(bootstrap: str, topic: str, counter: Counter, stop: asyncio.Event) -> None:
+async def faststream_ack(bench: Bench, counter: Counter, stop: asyncio.Event) -> None:
+    await _faststream(bench, counter, stop, batch=False)
+
+
+async def faststream_batch(bench: Bench, counter: Counter, stop: asyncio.Event) -> None:
+    await _faststream(bench, counter, stop, batch=True)
+
+
+async def _faststream(bench: Bench, counter: Counter, stop: asyncio.Event, batch: bool) -> None:
     from faststream import AckPolicy
     from faststream.kafka import KafkaBroker
 
-    broker = KafkaBroker(bootstrap, logger=None)
+    broker = KafkaBroker(bench.bootstrap, logger=None)
+    options: dict[str, Any] = {"batch": True, "max_records": 500} if batch else {}
 
     @broker.subscriber(
-        topic,
+        bench.topic,
         group_id=f"bench-fs-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.ACK,
+        **options,
     )
     async def handle(body: Any) -> None:
-        counter.hit()
+        counter.hit(len(body) if batch else 1)
 
     await broker.start()
     try:
@@ -161,29 +274,36 @@ async def faststream_ack(bootstrap: str, topic: str, counter: Counter, stop: asy
 
 
 def ours(
-    delay: float, **tuning: Any
-) -> Callable[[str, str, Counter, asyncio.Event], Awaitable[None]]:
-    async def run(bootstrap: str, topic: str, counter: Counter, stop: asyncio.Event) -> None:
+    delay: float = 0.0, *, contracts: bool = False, inbox: bool = False, **tuning: Any
+) -> Contender:
+    async def run(bench: Bench, counter: Counter, stop: asyncio.Event) -> None:
         router = Router()
         group = f"bench-ours-{uuid.uuid4().hex[:8]}"
 
-        @router.subscriber(topic, group=group)
+        @router.subscriber(bench.topic, group=group, inbox=inbox)
         async def handle(event: Any, ctx: Any) -> None:
             if delay:
                 await asyncio.sleep(delay)
             counter.hit()
 
         settings = WorkerSettings(
-            kafka_bootstrap=bootstrap, commit_interval=0.5, topic_partitions=1, **tuning
+            kafka_bootstrap=bench.bootstrap,
+            database_url=bench.database_url,
+            inbox_schema=bench.schema,
+            commit_interval=0.5,
+            **tuning,
         )
-        worker = Worker(router, settings)
+        app = SimpleNamespace(
+            router=router, contracts=bench.contracts if contracts else None, app=None
+        )
+        worker = Worker(app, settings)
         await worker.start()
         try:
             await stop.wait()
         finally:
             await worker.stop()
             await cleanup(
-                bootstrap,
+                bench.bootstrap,
                 [dead_letter_topic(group), replay_topic(group)]
                 + [retry_topic(group, label) for label in ("10s", "1m", "10m")],
             )
@@ -205,16 +325,15 @@ async def cleanup(bootstrap: str, topics: list[str]) -> None:
 
 async def measure(
     name: str,
-    contender: Callable[[str, str, Counter, asyncio.Event], Awaitable[None]],
-    bootstrap: str,
-    topic: str,
+    contender: Contender,
+    bench: Bench,
     events: int,
     cap: float,
 ) -> dict[str, Any]:
     counter = Counter(events)
     stop = asyncio.Event()
     started = time.perf_counter()
-    task = asyncio.create_task(contender(bootstrap, topic, counter, stop))
+    task = asyncio.create_task(contender(bench, counter, stop))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(counter.done.wait(), cap)
     stop.set()
@@ -241,50 +360,101 @@ async def measure(
     }
 
 
+CONTENDERS: list[tuple[str, Contender, str | None]] = [
+    # name, contender, the baseline of its own (same run) for the "x own" column
+    ("raw aiokafka", raw_aiokafka, None),
+    ("raw + decode", raw_decoding, None),
+    ("raw + validate", raw_validating, None),
+    ("raw + inbox", raw_inbox, None),
+    ("faststream ack", faststream_ack, None),
+    ("faststream batch", faststream_batch, None),
+    ("ours no-op", ours(), "raw + decode"),
+    ("ours 1 ms", ours(0.001), "raw + decode"),
+    ("ours no-op tuned", ours(max_pending_per_partition=20_000), "raw + decode"),
+    ("ours contracts", ours(contracts=True), "raw + validate"),
+    ("ours inbox", ours(inbox=True), "raw + inbox"),
+]
+TARGETS = {"ours no-op": {"raw + decode": 0.7, "faststream batch": 1.0}}
+
+
 async def main(args: argparse.Namespace) -> None:
     configure_logging("WARNING")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    bootstrap = ConnectionSettings().kafka_bootstrap
+    settings = ConnectionSettings()
+    bootstrap = settings.kafka_bootstrap
     run = uuid.uuid4().hex[:8]
     # The worker reads an event type's default topic, which is the type itself.
     topic = f"com.acme.bench{run}.Tick.v1"
+    bench = Bench(bootstrap, settings.database_url, topic)
+    only = set(args.only.split(",")) if args.only else None
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(topic, args.partitions, 1)])
     await admin.close()
     try:
+        load = os.getloadavg()
+        print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
         print(f"filling {topic} with {args.events} events ...", flush=True)
         fill_rate = await fill(bootstrap, topic, args.events, topic)
         print(f"  filled at {fill_rate:,.0f} msg/s\ndraining:", flush=True)
         results = []
-        for name, contender in (
-            ("raw aiokafka", raw_aiokafka),
-            ("raw + decode", raw_decoding),
-            ("faststream ack", faststream_ack),
-            ("ours no-op", ours(0.0)),
-            ("ours 1 ms", ours(0.001)),
-            ("ours no-op tuned", ours(0.0, max_pending_per_partition=20_000)),
-        ):
-            results.append(await measure(name, contender, bootstrap, topic, args.events, args.cap))
+        for name, contender, _ in CONTENDERS:
+            if only is None or name in only:
+                results.append(await measure(name, contender, bench, args.events, args.cap))
     finally:
         await cleanup(bootstrap, [topic])
-    report(results, args, fill_rate)
+        await drop_schema(bench)
+    report(results, args, fill_rate, load)
 
 
-def report(results: list[dict[str, Any]], args: argparse.Namespace, fill_rate: float) -> None:
+async def drop_schema(bench: Bench) -> None:
+    with contextlib.suppress(Exception):
+        conn = await asyncpg.connect(bench.database_url)
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {bench.schema} CASCADE")
+        finally:
+            await conn.close()
+
+
+def report(
+    results: list[dict[str, Any]],
+    args: argparse.Namespace,
+    fill_rate: float,
+    load: tuple[float, float, float],
+) -> None:
     by = {r["name"]: r["msgs_per_s"] for r in results}
-    bases = {
-        "raw": by["raw aiokafka"],
-        "raw_decode": by["raw + decode"],
-        "faststream": by["faststream ack"],
-    }
-    print(f"\n{'contender':17} {'msg/s':>9} {'x raw':>7} {'x raw+decode':>13} {'x faststream':>13}")
+    own = {name: base for name, _, base in CONTENDERS}
+
+    def ratio(rate: int, base: str | None) -> float | None:
+        return round(rate / by[base], 3) if base and by.get(base) else None
+
+    def cell(value: float | None) -> str:
+        return "" if value is None else f"{value:.2f}"
+
+    print(
+        f"\n{'contender':17} {'msg/s':>9} {'x raw':>7} {'x raw+decode':>13} {'x fs batch':>11}"
+        f" {'x own baseline':>22}"
+    )
     for r in results:
         rate = r["msgs_per_s"]
-        for name, base in bases.items():
-            r[f"ratio_{name}"] = round(rate / base, 3) if base else None
-        x = [r[f"ratio_{n}"] or 0.0 for n in bases]
-        print(f"{r['name']:17} {rate:>9,} {x[0]:>7.2f} {x[1]:>13.2f} {x[2]:>13.2f}")
+        r["ratio_raw"] = ratio(rate, "raw aiokafka")
+        r["ratio_raw_decode"] = ratio(rate, "raw + decode")
+        r["ratio_faststream"] = ratio(rate, "faststream ack")
+        r["ratio_faststream_batch"] = ratio(rate, "faststream batch")
+        r["baseline"] = own.get(r["name"])
+        r["ratio_baseline"] = ratio(rate, r["baseline"])
+        mine = f"{cell(r['ratio_baseline'])} ({r['baseline']})" if r["ratio_baseline"] else ""
+        print(
+            f"{r['name']:17} {rate:>9,} {cell(r['ratio_raw']):>7}"
+            f" {cell(r['ratio_raw_decode']):>13} {cell(r['ratio_faststream_batch']):>11}"
+            f" {mine:>22}"
+        )
+    for name, targets in TARGETS.items():
+        for base, wanted in targets.items():
+            got = ratio(by.get(name, 0), base)
+            if got is not None:
+                verdict = "met" if got >= wanted else f"missed by {wanted - got:.2f}"
+                print(f"target {name} >= {wanted}x {base}: {got:.2f}x, {verdict}")
     out = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
     out.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -292,9 +462,10 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, fill_rate: f
         "events": args.events,
         "partitions": args.partitions,
         "cap_seconds": args.cap,
+        "load_average": [round(x, 2) for x in load],
         "fill_msgs_per_s": round(fill_rate),
         "results": results,
-        "targets": {"ours_vs_raw": 0.7, "ours_vs_faststream": 1.5},
+        "targets": TARGETS,
         "measured_at": datetime.now(UTC).isoformat(),
     }
     (out / "consume.json").write_text(json.dumps(doc, indent=2))
@@ -306,4 +477,5 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--cap", type=float, default=40.0, help="seconds per contender at most")
+    parser.add_argument("--only", default="", help="comma-separated contender names")
     asyncio.run(main(parser.parse_args()))

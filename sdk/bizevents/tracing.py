@@ -36,6 +36,14 @@ def use_traceparent(value: str | None) -> Iterator[None]:
         _current.reset(token)
 
 
+def set_traceparent(value: str | None) -> None:
+    """Make `value` current for the rest of this task (a long-lived task that handles one message
+    after another sets each message's own; an invalid value counts as none)."""
+    value = value if value and _TRACEPARENT.match(value) else None
+    if _current.get() != value:
+        _current.set(value)
+
+
 def current_traceparent() -> str | None:
     value = _current.get()
     if value:

@@ -1,7 +1,8 @@
-"""Unit tests of the worker's pure logic: offset tracker, key lanes, holds, backoff, headers."""
+"""Unit tests of the worker's pure logic: offset tracker, scheduler, holds, backoff, headers."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from bizevents.worker.deadletter import (
 )
 from bizevents.worker.keys import Holds, KeyLanes
 from bizevents.worker.offsets import OffsetTracker
+from bizevents.worker.scheduler import Scheduler
 
 
 class TestOffsetTracker:
@@ -98,20 +100,113 @@ class TestOffsetTracker:
         assert t.position == 1000
 
 
+class _Record:
+    def __init__(self, key: bytes | None, seq: int, wait: asyncio.Event | None = None) -> None:
+        self.key, self.seq, self.wait = key, seq, wait
+
+
+class _Owner:
+    """Queues records in per-key lanes as the group consumer does, and records the runs."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        self.lanes: KeyLanes[_Record] = KeyLanes()
+        self.started: list[int] = []
+        self.running: set[bytes | None] = set()
+        self.overlap = False
+        self.most = 0
+        self.now = 0
+
+    def queue(self, record: _Record) -> None:
+        if record.key is None or self.lanes.claim(record.key, record):
+            self.scheduler.ready(self, record)
+
+    def following(self, item: _Record) -> _Record | None:
+        return None if item.key is None else self.lanes.next(item.key)
+
+    async def run(self, item: _Record) -> None:
+        self.overlap |= item.key is not None and item.key in self.running
+        self.running.add(item.key)
+        self.now += 1
+        self.most = max(self.most, self.now)
+        self.started.append(item.seq)
+        try:
+            if item.wait is not None:
+                await item.wait.wait()
+            await asyncio.sleep(0)
+        finally:
+            self.now -= 1
+            self.running.discard(item.key)
+
+
 class TestKeyLanes:
-    def test_one_runner_per_key_in_fifo_order(self) -> None:
+    def test_one_record_of_a_key_at_a_time_in_fifo_order(self) -> None:
         lanes: KeyLanes[str] = KeyLanes()
-        assert lanes.submit(b"a", "a1") is True
-        assert lanes.submit(b"a", "a2") is False
-        assert lanes.submit(b"b", "b1") is True
-        assert lanes.submit(b"a", "a3") is False
+        assert lanes.claim(b"a", "a1") is True
+        assert lanes.claim(b"a", "a2") is False
+        assert lanes.claim(b"b", "b1") is True
+        assert lanes.claim(b"a", "a3") is False
         assert lanes.active == 2
         assert lanes.queued == 2
         assert lanes.next(b"a") == "a2"
         assert lanes.next(b"a") == "a3"
         assert lanes.next(b"a") is None
-        assert lanes.submit(b"a", "a4") is True  # lane closed: a new runner starts
+        assert lanes.claim(b"a", "a4") is True  # lane closed: runs at once
         assert lanes.next(b"b") is None
+
+
+class TestScheduler:
+    async def test_one_record_of_a_key_at_a_time_in_order_within_the_task_limit(self) -> None:
+        scheduler = Scheduler(4)
+        owner = _Owner(scheduler)
+        rng = random.Random(3)
+        for seq in range(1, 301):
+            owner.queue(_Record(f"k{rng.randrange(12)}".encode(), seq))
+        for seq in range(301, 321):
+            owner.queue(_Record(None, seq))  # no key: a lane of its own
+        while len(owner.started) < 320:
+            await asyncio.sleep(0)
+        await scheduler.close()
+        assert not owner.overlap
+        assert owner.most == 4
+        assert sorted(owner.started) == list(range(1, 321))
+        assert owner.lanes.active == 0  # every lane closed once empty
+        rng = random.Random(3)
+        keys = [f"k{rng.randrange(12)}".encode() for _ in range(300)]
+        for k in set(keys):
+            mine = [s for s in owner.started if s <= 300 and keys[s - 1] == k]
+            assert mine == sorted(mine), k
+
+    async def test_a_free_task_takes_the_oldest_ready_record(self) -> None:
+        scheduler = Scheduler(1)
+        owner = _Owner(scheduler)
+        gate = asyncio.Event()
+        owner.queue(_Record(b"a", 1, gate))
+        await asyncio.sleep(0)
+        for seq in (30, 10, 20):
+            owner.queue(_Record(f"k{seq}".encode(), seq))
+        gate.set()
+        while len(owner.started) < 4:
+            await asyncio.sleep(0)
+        await scheduler.close()
+        assert owner.started == [1, 10, 20, 30]
+
+    async def test_cancel_stops_only_the_owners_running_records(self) -> None:
+        scheduler = Scheduler(2)
+        stopping, staying = _Owner(scheduler), _Owner(scheduler)
+        gate = asyncio.Event()
+        stopping.queue(_Record(b"a", 1, asyncio.Event()))  # never released
+        staying.queue(_Record(b"b", 2, gate))
+        await asyncio.sleep(0)
+        assert scheduler.busy(stopping) and scheduler.running == 2
+        assert scheduler.cancel(stopping) == 1
+        await asyncio.sleep(0)
+        assert not scheduler.busy(stopping)
+        gate.set()
+        staying.queue(_Record(b"c", 3))
+        while len(staying.started) < 2:
+            await asyncio.sleep(0)
+        await scheduler.close()  # the pool survived the cancelled record
 
 
 class TestHolds:
@@ -297,35 +392,6 @@ class TestWorkerChecks:
 
         with pytest.raises(UnknownEventTypeError):
             Worker(unknown, WorkerSettings())
-
-
-class TestSlots:
-    async def test_a_freed_slot_goes_to_the_oldest_record_waiting(self) -> None:
-        import asyncio
-
-        from bizevents.worker.slots import Slots
-
-        slots = Slots(1)
-        await slots.acquire(0)
-        order: list[int] = []
-
-        async def take(priority: int) -> None:
-            await slots.acquire(priority)
-            order.append(priority)
-            slots.release()
-
-        tasks = [asyncio.create_task(take(p)) for p in (30, 10, 20)]
-        await asyncio.sleep(0)
-        cancelled = asyncio.create_task(take(5))
-        await asyncio.sleep(0)
-        cancelled.cancel()
-        await asyncio.sleep(0)
-        assert slots.waiting == 3
-        slots.release()
-        await asyncio.gather(*tasks)
-        assert order == [10, 20, 30]
-        await slots.acquire(0)  # the cancelled waiter did not keep a slot
-        slots.release()
 
 
 class TestStaticMembership:

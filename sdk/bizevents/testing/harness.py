@@ -34,10 +34,9 @@ from ..mesh import Inbound
 from ..topics import event_topic, replay_topic
 from ..worker import Outcome, Router, Skip, Worker, WorkerSettings
 from ..worker.deadletter import DeadLetter
-from ..worker.group import GroupConsumer, _Listener
+from ..worker.group import GroupConsumer
 from ..worker.inbox import migrate_inbox
 from ..worker.router import RetryPolicy, Subscription
-from ..worker.slots import Slots
 from .memory import MemoryKafka
 
 
@@ -147,7 +146,6 @@ class TestEvents:
             async with pool.acquire() as conn:
                 await migrate_inbox(conn, self.settings.inbox_schema)
         producer = memory.producer()
-        slots = Slots(self.settings.concurrency)
         for name in w.group_names:
             subs = w.router.for_group(name)
             contracts = (
@@ -155,21 +153,20 @@ class TestEvents:
                 if (w.contracts is not None)
                 else []
             )
-            group = _MemoryGroup(
-                memory,
+            group = GroupConsumer(
                 w.naming.scoped(name),
                 subs,
                 [self._topic_of(t) for t in subs],
                 w.contracts,
                 self.settings,
                 producer,
-                slots,
+                w.scheduler,
                 w.database,
                 self._sink,
                 inbound=Inbound.of(w.naming, contracts),
             )
             w.groups.append(group)  # so Worker.stop drains and stops it
-            await group.start()
+            await group.start(consumer=memory.consumer(group.group))
 
     async def _ensure_source_topics(self) -> None:
         assert self.worker is not None
@@ -327,21 +324,6 @@ class TestEvents:
         self._dead.append(letter)
         if self._user_sink is not None:
             await self._user_sink(letter)
-
-
-class _MemoryGroup(GroupConsumer):
-    """The worker's group consumer, reading and writing `MemoryKafka` instead of Kafka."""
-
-    def __init__(self, memory: MemoryKafka, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._memory = memory
-
-    async def start(self) -> None:
-        consumer: Any = self._memory.consumer(self.group)
-        self.consumer = consumer
-        consumer.subscribe(self.all_topics, listener=_Listener(self))
-        self._fetch_task = asyncio.create_task(self._fetch_loop(), name=f"fetch-{self.group}")
-        self._commit_task = asyncio.create_task(self._commit_loop(), name=f"commit-{self.group}")
 
 
 class _Outbox:

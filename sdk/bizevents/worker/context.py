@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,9 @@ from .database import CONNECTION_ERRORS, DatabaseUnavailable
 REPLAY_PREFIX = replay_topic("")
 
 PoolProvider = Callable[[], Awaitable[asyncpg.Pool]]
+
+LOG_FIELDS = ("event_id", "event_type", "group", "attempt", "traceparent", "replay")
+_log_vars: tuple[ContextVar[Any], ...] = ()
 
 
 @dataclass
@@ -42,15 +46,46 @@ class Context:
             self._log = structlog.get_logger("bizevents.handler").bind(**self.log_fields())
         return self._log
 
+    def log_values(self) -> tuple[Any, ...]:
+        """The values of LOG_FIELDS."""
+        envelope = self.envelope
+        return (
+            envelope.id,
+            envelope.type,
+            self.group,
+            self.attempt,
+            envelope.extensions.get("traceparent"),
+            True if self.topic.startswith(REPLAY_PREFIX) else None,
+        )
+
     def log_fields(self) -> dict[str, Any]:
-        return {
-            "event_id": self.envelope.id,
-            "event_type": self.envelope.type,
-            "group": self.group,
-            "attempt": self.attempt,
-            "traceparent": self.envelope.extensions.get("traceparent"),
-            "replay": True if self.topic.startswith(REPLAY_PREFIX) else None,
-        }
+        return dict(zip(LOG_FIELDS, self.log_values(), strict=True))
+
+    def bind_log_fields(self) -> None:
+        """Put this message's fields into structlog's context variables, so the app's own loggers
+        get them too. The handler task's previous message left its own there: the event id is
+        set, the other fields only when they differ (they rarely do)."""
+        global _log_vars
+        if not _log_vars:
+            fields = self.log_fields()
+            tokens = structlog.contextvars.bind_contextvars(**fields)
+            _log_vars = tuple(token.var for token in tokens.values())
+            return
+        event_id, event_type, group, attempt, traceparent, replay = _log_vars
+        envelope = self.envelope
+        event_id.set(envelope.id)
+        if event_type.get() != envelope.type:
+            event_type.set(envelope.type)
+        if group.get() != self.group:
+            group.set(self.group)
+        if attempt.get() != self.attempt:
+            attempt.set(self.attempt)
+        trace = envelope.extensions.get("traceparent")
+        if traceparent.get() != trace:
+            traceparent.set(trace)
+        replayed = True if self.topic.startswith(REPLAY_PREFIX) else None
+        if replay.get() is not replayed:
+            replay.set(replayed)
 
     @property
     def id(self) -> str:

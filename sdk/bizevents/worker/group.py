@@ -7,29 +7,34 @@ offset in one request per interval, with pause/resume backpressure and a rebalan
 commits on revoke.
 
 Flow of a record:
-1. Fetched (read_committed, no auto-commit) and added to its partition's `OffsetTracker`. A
-   partition with too many open records is paused (backpressure) until they settle; handlers
-   share the process's `Slots` (the concurrency limit), handed out oldest record first.
-2. Decoded at once. Poison (not a CloudEvent, unknown type) is dead-lettered with the reason;
-   a type known but not handled by this group is done ("ignored"). A payload that breaks the
-   contract is found in step 5 and dead-lettered too, without retries.
+1. Fetched (read_committed, no auto-commit) in batches; each partition's share of a batch is one
+   offset run of its `OffsetTracker`. A partition with too many open records is paused
+   (backpressure) until they settle.
+2. Decoded at once, the whole batch in one loop (`_intake`). Poison (not a CloudEvent, unknown
+   type) is dead-lettered with the reason; a type known but not handled by this group is done
+   ("ignored"). A payload that breaks the contract is found in step 5 and dead-lettered too,
+   without retries.
 3. A record from a delayed-retry topic waits until it is due, outside any lane (one waiter per
    retry partition: one delay per topic, so due times follow log order).
 4. Queued in its key's lane (`KeyLanes`): one key runs one record at a time, in fetch order;
-   records without a key, or of `ordered=False` subscribers, get a lane of their own. (Order is
+   records without a key, or of `ordered=False` subscribers, get a lane of their own. The
+   process's `Scheduler` runs the first record of every lane on a fixed pool of `concurrency`
+   long-lived tasks, oldest record first (no task or semaphore per record). (Order is
    Kafka's: per key within one topic; records of one key on two topics never run at once, but
    their relative order is whatever the fetches give.)
    Retry holds (`Holds`): while an earlier record of the key is parked in a retry topic, a
    record that is not the head of the key is not run but parked behind the head (sent to the
    head's retry topic, keyed the same, so it lands after the head). A parked record runs when
    it becomes the head. So per-key order survives non-blocking retries.
-5. The `Executor` runs the handler with immediate retries (exponential backoff, jitter); the
-   verdict is routed: done; to the next delayed-retry topic (the key becomes held); or to the
-   dead-letter topic (retries used up, `DeadLetter`, a never-retried exception, poison).
-6. Only then is the offset marked done. A commit task commits, per partition, the lowest offset
-   not yet done, every `commit_interval`. On shutdown (and for revoked partitions) fetching
-   stops, what is fetched is finished within the timeout, then committed: only records still
-   running at the timeout come again.
+5. The handler runs (`run`: the first attempt inline, then `Executor` for immediate retries with
+   exponential backoff and jitter, inbox transactions, database outages); the verdict is routed:
+   done; to the next delayed-retry topic (the key becomes held); or to the dead-letter topic
+   (retries used up, `DeadLetter`, a never-retried exception, poison).
+6. Only then is the offset marked done (a flag in its run). A commit task commits, per partition,
+   the lowest offset not yet done, every `commit_interval`; outcome counts and handler times are
+   kept in plain numbers and added to the Prometheus metrics once per batch and commit.
+   On shutdown (and for revoked partitions) fetching stops, what is fetched is finished within
+   the timeout, then committed: only records still running at the timeout come again.
 
 Holds live in this process. After a restart or rebalance they are rebuilt from the retry topics:
 source partitions are held back until the retry partitions are read to their end (bounded by
@@ -47,11 +52,12 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine
+from time import perf_counter
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
@@ -66,14 +72,15 @@ from .deadletter import (
     DeadLetterSink,
     FailureState,
 )
-from .handling import Done, Executor, Failed, failure
+from .handling import DECODE_ERRORS, Done, Executor, Failed, Verdict, failure
 from .keys import Holds, KeyLanes, Origin
-from .metrics import DEAD_LETTERS, HANDLED, IN_FLIGHT, LAG, OUTCOMES, RETRIES, RETRY_KINDS
-from .offsets import OffsetTracker
+from .metrics import DEAD_LETTERS, IN_FLIGHT, LAG, RETRIES, GroupMetrics
+from .offsets import OffsetTracker, Run
+from .outcomes import Outcome
 from .router import Subscription
 from .routing import Forwarder, Item, Source
+from .scheduler import Scheduler
 from .settings import WorkerSettings
-from .slots import Slots
 
 log = structlog.get_logger("bizevents.worker")
 NO_FAILURE = FailureState()
@@ -88,7 +95,7 @@ class GroupConsumer:
         contracts: Any,
         settings: WorkerSettings,
         producer: AIOKafkaProducer,
-        slots: Slots,
+        scheduler: Scheduler,
         database: Database | None,
         sink: DeadLetterSink | None,
         *,
@@ -103,8 +110,11 @@ class GroupConsumer:
         self.producer = producer
         self.sink = sink
         self.stopping = asyncio.Event()
+        self.closed = False  # stopped: records still queued are left unrun (and uncommitted)
+        self.scheduler = scheduler
+        self.metrics = GroupMetrics(group)
         self.executor = Executor(
-            group, contracts, slots, database, settings.inbox_schema, self.stopping
+            group, contracts, self.metrics, database, settings.inbox_schema, self.stopping
         )
         self.forward = Forwarder(group, producer, sink, self.stopping)
         self.source_topics = sorted(set(source_topics))
@@ -116,7 +126,7 @@ class GroupConsumer:
         self.trackers: dict[TopicPartition, OffsetTracker] = {}
         self.lanes: KeyLanes[Item] = KeyLanes()
         self.holds = Holds()
-        self.delayed: dict[TopicPartition, deque[tuple[Hashable, Item]]] = {}
+        self.delayed: dict[TopicPartition, deque[Item]] = {}
         self.paused: set[TopicPartition] = set()
         self.warmup: dict[TopicPartition, int] = {}
         self.held_back: set[TopicPartition] = set()
@@ -125,36 +135,40 @@ class GroupConsumer:
         # Records handed to a key's lane and not finished yet (running or queued), per partition:
         # a stop or a revoke waits for these to reach zero.
         self.scheduled: dict[TopicPartition, int] = {}
-        self._fetched = 0  # fetch order of records (their priority for handler slots)
         self.changed = asyncio.Condition()
         # Backpressure hysteresis: paused at max_pending_per_partition, resumed at half of it.
         self._resume_below = settings.max_pending_per_partition // 2
         self.draining = 0  # coroutines waiting in _wait_idle: only then notify `changed`
         self.commit_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
-        self._unique = 0
-        self._outcomes: dict[str, Any] = {}
         self._fetch_task: asyncio.Task[None] | None = None
         self._commit_task: asyncio.Task[None] | None = None
-
-    def _handled(self, outcome: str) -> Any:
-        child = self._outcomes.get(outcome)
-        if child is None:
-            child = self._outcomes[outcome] = HANDLED.labels(self.group, outcome)
-        return child
 
     @property
     def all_topics(self) -> list[str]:
         return [*self.source_topics, *sorted(self.retry_topics), self.replay_topic]
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    async def start(self) -> None:
-        for outcome in OUTCOMES:
-            self._handled(outcome)
-        for kind in RETRY_KINDS:
-            RETRIES.labels(self.group, kind)
+    async def start(self, consumer: Any = None) -> None:
+        """Join the group and start fetching; `consumer`: one made elsewhere (the in-memory
+        harness), with AIOKafkaConsumer's calls, instead of a Kafka consumer."""
         instance_id = self.settings.static_member_id()
-        self.consumer = AIOKafkaConsumer(
+        if consumer is not None:
+            self.consumer = consumer
+        else:
+            self.consumer = await self._kafka_consumer(instance_id)
+        self.consumer.subscribe(self.all_topics, listener=_Listener(self))
+        self._fetch_task = asyncio.create_task(self._fetch_loop(), name=f"fetch-{self.group}")
+        self._commit_task = asyncio.create_task(self._commit_loop(), name=f"commit-{self.group}")
+        log.info(
+            "worker group started",
+            group=self.group,
+            topics=self.all_topics,
+            static_member=instance_id,
+        )
+
+    async def _kafka_consumer(self, instance_id: str | None) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
             **self.settings.kafka_client_options(),
             group_id=self.group,
             group_instance_id=instance_id,
@@ -175,16 +189,8 @@ class GroupConsumer:
             + int(self.settings.revoke_timeout * 1000),
             heartbeat_interval_ms=max(100, self.settings.session_timeout_ms // 3),
         )
-        await self.consumer.start()
-        self.consumer.subscribe(self.all_topics, listener=_Listener(self))
-        self._fetch_task = asyncio.create_task(self._fetch_loop(), name=f"fetch-{self.group}")
-        self._commit_task = asyncio.create_task(self._commit_loop(), name=f"commit-{self.group}")
-        log.info(
-            "worker group started",
-            group=self.group,
-            topics=self.all_topics,
-            static_member=instance_id,
-        )
+        await consumer.start()
+        return consumer
 
     async def stop(self, timeout: float) -> None:
         """Stop fetching; finish what is fetched (oldest first) within `timeout`; commit.
@@ -204,9 +210,16 @@ class GroupConsumer:
                 group=self.group,
                 unfinished=sum(self.scheduled.values()),
             )
+        self.closed = True
+        self.scheduler.cancel(self)
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        # Cancelled handlers end at their next step: let them, briefly.
+        for _ in range(100):
+            if not self.scheduler.busy(self):
+                break
+            await asyncio.sleep(0.01)
         if self._commit_task is not None:
             self._commit_task.cancel()
             await asyncio.gather(self._commit_task, return_exceptions=True)
@@ -214,6 +227,7 @@ class GroupConsumer:
             with contextlib.suppress(Exception):
                 await self.commit()
             await self.consumer.stop()
+        self.metrics.flush()
         log.info("worker group stopped", group=self.group, drained=drained)
 
     def failed(self) -> BaseException | None:
@@ -223,26 +237,31 @@ class GroupConsumer:
             return task.exception()
         return None
 
-    # -- fetching ---------------------------------------------------------------------------------
+    # -- fetching and intake ----------------------------------------------------------------------
     async def _fetch_loop(self) -> None:
-        assert self.consumer is not None
+        consumer = self.consumer
+        assert consumer is not None
+        limit = self.settings.max_pending_per_partition
         while not self.stopping.is_set():
-            batch = await self.consumer.getmany(
+            batch = await consumer.getmany(
                 timeout_ms=200, max_records=self.settings.fetch_max_records
             )
             for tp, records in batch.items():
                 if tp in self.revoking:
                     continue
-                tracker = self.trackers.setdefault(tp, OffsetTracker())
-                for record in records:
-                    if tracker.add(record.offset):
-                        self._accept(tp, tracker, record)
-                if tracker.pending >= self.settings.max_pending_per_partition:
-                    self.consumer.pause(tp)
+                tracker = self.trackers.get(tp)
+                if tracker is None:
+                    tracker = self.trackers[tp] = OffsetTracker()
+                run = tracker.add_run(records)
+                if run is not None:
+                    self._intake(tp, run)
+                if tracker.pending >= limit:
+                    consumer.pause(tp)
                     self.paused.add(tp)
             self._resume_settled()
             await self._check_warmup()
             IN_FLIGHT.labels(self.group).set(sum(t.pending for t in self.trackers.values()))
+            self.metrics.flush()
 
     def _resume_settled(self) -> None:
         assert self.consumer is not None
@@ -256,56 +275,72 @@ class GroupConsumer:
             assigned = self.consumer.assignment()
             self.consumer.resume(*[tp for tp in ready if tp in assigned])
 
-    def _accept(self, tp: TopicPartition, tracker: OffsetTracker, record: ConsumerRecord) -> None:
+    def _intake(self, tp: TopicPartition, run: Run) -> None:
+        """Decode one partition's fetched records in one loop and queue each in its key's lane
+        (in offset order); poison is queued too, for the dead-letter topic."""
+        topic = tp.topic
         source = (
             Source.RETRY
-            if record.topic in self.retry_topics
+            if topic in self.retry_topics
             else Source.REPLAY
-            if record.topic == self.replay_topic
+            if topic == self.replay_topic
             else Source.EVENTS
         )
-        state = FailureState.from_headers(record.headers) if source is Source.RETRY else NO_FAILURE
-        origin: Origin = (record.topic, record.partition, record.offset)
-        if source is Source.RETRY and state.original_topic is not None:
-            origin = (
-                state.original_topic,
-                state.original_partition or 0,
-                state.original_offset or 0,
+        retry = source is Source.RETRY
+        # Records of Mendix topics: where they came from decides their contract type.
+        came_from = topic if source is not Source.REPLAY else None
+        subs, inbound, contracts = self.subs, self.inbound, self.contracts
+        next_seq = self.scheduler.next_seq
+        now_ms = time.time() * 1000 if retry else 0.0
+        queued = 0
+        for index, record in enumerate(run.records):
+            state = NO_FAILURE
+            origin: Origin = (topic, record.partition, record.offset)
+            if retry:
+                state = FailureState.from_headers(record.headers)
+                if state.original_topic is not None:
+                    origin = (
+                        state.original_topic,
+                        state.original_partition or 0,
+                        state.original_offset or 0,
+                    )
+            envelope = sub = poison = None
+            try:
+                envelope = from_kafka(record.key, record.value, record.headers)
+                if inbound is not None:
+                    envelope = inbound(origin[0] if retry else came_from, envelope)
+                sub = subs.get(envelope.type)
+                if sub is None:
+                    if contracts is not None and envelope.type not in contracts:
+                        raise UnknownEventTypeError(envelope.type)
+                    self.metrics.handled["ignored"] += 1
+                    run.done(index)  # another group's event on a shared topic
+                    continue
+            except (EnvelopeError, UnknownEventTypeError) as exc:
+                poison = exc
+            item = Item(
+                record, tp, run, index, source, state, origin, envelope, sub, poison, next_seq()
             )
-        item = Item(record, tp, tracker, source, state, origin)
-        self._fetched += 1
-        item.seq = self._fetched
-        try:
-            item.envelope = from_kafka(record.key, record.value, record.headers)
-            if self.inbound is not None:
-                came_from = origin[0] if source is not Source.REPLAY else None
-                item.envelope = self.inbound(came_from, item.envelope)
-            item.sub = self.subs.get(item.envelope.type)
-            if item.sub is None:
-                if self.contracts is not None and item.envelope.type not in self.contracts:
-                    raise UnknownEventTypeError(item.envelope.type)
-                self._handled("ignored").inc()
-                tracker.done(record.offset)  # another group's event on a shared topic
-                return
-        except (EnvelopeError, UnknownEventTypeError) as exc:
-            item.poison = exc
-        key = item.ordered_key
-        if source is Source.RETRY and key is not None:
-            self.holds.park(key, origin, self._tier_of(record.topic), (tp.topic, tp.partition))
-        lane: Hashable = key if key is not None else self._next_unique()
-        if source is Source.RETRY and (item.state.due_ms or 0) > time.time() * 1000:
-            self._delay(lane, item)
-        else:
-            self._submit(lane, item)
+            if retry:
+                if item.key is not None:
+                    self.holds.park(item.key, origin, self._tier_of(topic), (topic, tp.partition))
+                if (state.due_ms or 0) > now_ms:
+                    self._delay(item)
+                    continue
+            self._queue(item)
+            queued += 1
+        if queued:
+            self.scheduled[tp] = self.scheduled.get(tp, 0) + queued
 
-    def _next_unique(self) -> Hashable:
-        self._unique += 1
-        return ("unordered", self._unique)
+    def _queue(self, item: Item) -> None:
+        """Into its key's lane (the caller counts it in `scheduled`)."""
+        key = item.key
+        if key is None or self.lanes.claim(key, item):
+            self.scheduler.ready(self, item)
 
-    def _submit(self, lane: Hashable, item: Item) -> None:
-        self.scheduled[item.tp] = self.scheduled.get(item.tp, 0) + 1
-        if self.lanes.submit(lane, item):
-            self._spawn(self._run_lane(lane, item))
+    def following(self, item: Item) -> Item | None:
+        """The next record of `item`'s lane (the scheduler runs it next)."""
+        return None if item.key is None else self.lanes.next(item.key)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -313,57 +348,102 @@ class GroupConsumer:
         task.add_done_callback(self.tasks.discard)
 
     # -- delayed retries: wait outside the key's lane, so the lane keeps parking newcomers ---------
-    def _delay(self, lane: Hashable, item: Item) -> None:
+    def _delay(self, item: Item) -> None:
         queue = self.delayed.setdefault(item.tp, deque())
-        queue.append((lane, item))
+        queue.append(item)
         if len(queue) == 1:
             self._spawn(self._release_when_due(item.tp, queue))
 
-    async def _release_when_due(
-        self, tp: TopicPartition, queue: deque[tuple[Hashable, Item]]
-    ) -> None:
+    async def _release_when_due(self, tp: TopicPartition, queue: deque[Item]) -> None:
         """One waiter per retry partition: one delay per topic, so due times are in log order."""
         while queue and not self.stopping.is_set():
-            lane, item = queue[0]
+            item = queue[0]
             wait = (item.state.due_ms or 0) / 1000 - time.time()
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), wait)
                 continue
             queue.popleft()
-            self._submit(lane, item)
+            self.scheduled[tp] = self.scheduled.get(tp, 0) + 1
+            self._queue(item)
         if self.delayed.get(tp) is queue and not queue:
             del self.delayed[tp]
 
-    # -- a key's lane -----------------------------------------------------------------------------
-    async def _run_lane(self, lane: Hashable, first: Item) -> None:
-        item: Item | None = first
-        while item is not None:
-            try:
-                # Also while stopping or revoking: what is fetched is finished, then committed.
-                if self.trackers.get(item.tp) is item.tracker:
-                    await self._run_one(item)
-            finally:
-                self.scheduled[item.tp] -= 1
-                if self.draining:
-                    async with self.changed:
-                        self.changed.notify_all()
-            item = self.lanes.next(lane)
-
-    async def _run_one(self, item: Item) -> None:
+    # -- running one record (called by the scheduler's tasks, one record of a key at a time) -------
+    async def run(self, item: Item) -> None:
+        """Run one record and mark it done. The usual case (no hold on its key, no inbox) makes
+        the first attempt right here, a call less per record; anything else, and any failure,
+        goes through `Executor.run` (immediate retries) and `_settle` (retry topics, dead
+        letters)."""
+        tp = item.tp
         try:
-            await self._process(item)
-            item.tracker.done(item.record.offset)
-            if item.tp in self.paused and item.tracker.pending <= self._resume_below:
+            # Also while stopping or revoking: what is fetched is finished, then committed.
+            tracker = item.run.tracker
+            if self.closed or self.trackers.get(tp) is not tracker:
+                return
+            try:
+                key, sub, envelope = item.key, item.sub, item.envelope
+                if (
+                    sub is None
+                    or envelope is None
+                    or item.poison is not None
+                    or (key is not None and self.holds.held(key))
+                    or sub.inbox
+                ):
+                    await self._process(item)
+                else:
+                    record = item.record
+                    executor = self.executor
+                    attempts = item.state.attempts
+                    try:
+                        event = executor.decode(sub, envelope)
+                    except DECODE_ERRORS as exc:
+                        await self._settle(item, failure(exc, attempts, dead=True))
+                    else:
+                        ctx = executor.context(
+                            envelope, attempts + 1, record.topic, record.partition, record.offset
+                        )
+                        failed: Exception | None = None
+                        started = perf_counter()
+                        try:
+                            result = await sub.handler(event, ctx)
+                            if isinstance(result, Outcome):
+                                failed = result
+                        except Exception as exc:
+                            failed = exc
+                        finally:
+                            self.metrics.observe(envelope.type, perf_counter() - started)
+                        if failed is None:
+                            self.metrics.handled["success"] += 1
+                        else:
+                            verdict = await executor.run(
+                                sub,
+                                envelope,
+                                attempts,
+                                record.topic,
+                                record.partition,
+                                record.offset,
+                                event=event,
+                                first=failed,
+                            )
+                            await self._settle(item, verdict)
+            except asyncio.CancelledError:
+                raise
+            except DatabaseUnavailable:
+                return  # stopping during a database outage: the offset stays open, it comes again
+            except Exception:
+                # A bug or Kafka unavailable past the producer's retries: the offset stays open,
+                # so the record comes back after a restart.
+                log.exception("record left unfinished", group=self.group, offset=item.record.offset)
+                return
+            item.run.done(item.index)
+            if self.paused and tp in self.paused and tracker.pending <= self._resume_below:
                 self._resume_settled()  # at once: waiting for the next fetch round idles
-        except asyncio.CancelledError:
-            raise
-        except DatabaseUnavailable:
-            pass  # stopping during a database outage: the offset stays open, it comes again
-        except Exception:
-            # A bug or Kafka unavailable past the producer's retries: the offset stays open, so
-            # the record comes back after a restart.
-            log.exception("record left unfinished", group=self.group, offset=item.record.offset)
+        finally:
+            self.scheduled[tp] -= 1
+            if self.draining:
+                async with self.changed:
+                    self.changed.notify_all()
 
     async def _wait_idle(self, idle: Callable[[], bool], timeout: float) -> bool:
         """Wait until `idle()` (nothing scheduled on some partitions), at most `timeout`."""
@@ -379,26 +459,35 @@ class GroupConsumer:
             await self._dead_letter(item, failure(item.poison, item.state.attempts, dead=True))
             return
         assert item.envelope is not None and item.sub is not None
-        key = item.ordered_key
-        if key is not None:
+        key = item.key
+        holds = self.holds
+        if key is not None and holds.held(key):
             self._forget_foreign_head(key)
-        if key is not None and not self.holds.is_head(key, item.origin):
-            head = self.holds.head(key)
-            assert head is not None
-            tier = max(head.tier, self._tier_of(item.record.topic))
-            await self._park(item, key, tier)
-            return
+            if not holds.is_head(key, item.origin):
+                head = holds.head(key)
+                assert head is not None
+                tier = max(head.tier, self._tier_of(item.record.topic))
+                await self._park(item, key, tier)
+                return
+        record = item.record
         verdict = await self.executor.run(
             item.sub,
             item.envelope,
             item.state.attempts,
-            (item.record.topic, item.record.partition, item.record.offset),
-            item.seq,
+            record.topic,
+            record.partition,
+            record.offset,
         )
+        await self._settle(item, verdict)
+
+    async def _settle(self, item: Item, verdict: Verdict) -> None:
+        """Count a finished record; send a failed one on (retry topic, dead letters)."""
+        key = item.key
+        holds = self.holds
         if isinstance(verdict, Done):
-            self._handled(verdict.outcome).inc()
-            if key is not None:
-                self.holds.release(key, item.origin)
+            self.metrics.handled[verdict.outcome] += 1
+            if key is not None and holds.held(key):
+                holds.release(key, item.origin)
             return
         delay = None if verdict.dead else self._next_delay(item, verdict)
         if delay is None:
@@ -447,7 +536,7 @@ class GroupConsumer:
         stage = list(item.sub.retry.delays or ()).index(delay, item.state.stage) + 1
         topic, partition = await self.forward.retry(item, verdict, delay, stage)
         RETRIES.labels(self.group, "delayed").inc()
-        self._handled("retry").inc()
+        self.metrics.handled["retry"] += 1
         if key is not None:
             self._hold(key, item.origin, delay, (topic, partition))
 
@@ -455,12 +544,12 @@ class GroupConsumer:
         """Route a record behind the head of its key, without running it."""
         topic, partition = await self.forward.park(item, delay)
         self._hold(key, item.origin, delay, (topic, partition))
-        self._handled("parked").inc()
+        self.metrics.handled["parked"] += 1
 
     async def _dead_letter(self, item: Item, verdict: Failed) -> None:
         await self.forward.dead_letter(item, verdict)
         DEAD_LETTERS.labels(self.group, verdict.error_type).inc()
-        self._handled("dead_letter").inc()
+        self.metrics.handled["dead_letter"] += 1
 
     # -- commits and rebalances -------------------------------------------------------------------
     async def _commit_loop(self) -> None:
@@ -488,6 +577,7 @@ class GroupConsumer:
                 for tp, offset in offsets.items():
                     self.trackers[tp].committed(offset)
             self._report_lag()
+            self.metrics.flush()
             return offsets
 
     def _report_lag(self) -> None:
@@ -548,7 +638,8 @@ class GroupConsumer:
             ends = await self.consumer.end_offsets(retry_tps)
             targets = {}
             for tp, end in ends.items():
-                if end > (await self.consumer.committed(tp) or 0):
+                # An empty partition has nothing to read (and asking costs a round trip each).
+                if end > 0 and end > (await self.consumer.committed(tp) or 0):
                     targets[tp] = end
         except Exception as exc:  # best effort: never block consuming on it
             log.warning("retry warm-up skipped", group=self.group, error=str(exc))

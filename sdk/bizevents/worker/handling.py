@@ -7,27 +7,25 @@ the dead-letter topic, or marks the record done.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
-import asyncpg
 import pydantic
 import structlog
 
 from ..envelope import Envelope
 from ..errors import BizEventsError
-from ..tracing import use_traceparent
+from ..tracing import set_traceparent
 from . import inbox
 from .backoff import backoff_delay
 from .context import Context
 from .database import CONNECTION_ERRORS, Database, DatabaseUnavailable
 from .deadletter import short_stack
-from .metrics import DURATION, RETRIES
+from .metrics import RETRIES, GroupMetrics
 from .outcomes import DeadLetter, Outcome, Retry, Skip
 from .router import Subscription
-from .slots import Slots
 
 log = structlog.get_logger("bizevents.worker")
 
@@ -67,12 +65,17 @@ def _qualname(cls: type[BaseException]) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
+SUCCESS = Done("success")
+DECODE_ERRORS = (BizEventsError, pydantic.ValidationError, ValueError)
+_UNDECODED: Any = object()
+
+
 class Executor:
     def __init__(
         self,
         group: str,
         contracts: Any,
-        slots: Slots,
+        metrics: GroupMetrics,
         database: Database | None,
         inbox_schema: str,
         stopping: asyncio.Event,
@@ -80,18 +83,11 @@ class Executor:
     ) -> None:
         self.group = group
         self.contracts = contracts
-        self.slots = slots
+        self.metrics = metrics
         self.database = database
         self.stopping = stopping
         self.inbox_schema = inbox_schema
         self.sleep = sleep
-        self._durations: dict[str, Any] = {}
-
-    def _duration(self, event_type: str) -> Any:
-        child = self._durations.get(event_type)
-        if child is None:
-            child = self._durations[event_type] = DURATION.labels(self.group, event_type)
-        return child
 
     def decode(self, sub: Subscription, envelope: Envelope) -> Any:
         """The handler's event argument; raises (poison) when the payload breaks the contract."""
@@ -101,35 +97,71 @@ class Executor:
         model = sub.model_for(envelope.type)
         return model.model_validate(payload) if model is not None else payload
 
+    def context(
+        self, envelope: Envelope, attempt: int, topic: str, partition: int, offset: int
+    ) -> Context:
+        """The handler's `ctx`, its fields set in structlog's context variables and the event's
+        trace made current (events the handler publishes continue it)."""
+        ctx = Context(envelope, self.group, attempt, topic, partition, offset, None, self.database)
+        ctx.bind_log_fields()
+        set_traceparent(envelope.extensions.get("traceparent"))
+        return ctx
+
     async def run(
         self,
         sub: Subscription,
         envelope: Envelope,
         attempts_before: int,
-        where: tuple[str, int, int],
-        priority: int = 0,
+        topic: str,
+        partition: int,
+        offset: int,
+        *,
+        event: Any = _UNDECODED,
+        first: Exception | None = None,
     ) -> Verdict:
-        """`priority`: the record's place in fetch order (lower runs first when slots are short)."""
-        try:
-            event = self.decode(sub, envelope)
-        except (BizEventsError, pydantic.ValidationError, ValueError) as exc:
-            return failure(exc, attempts_before, dead=True)
+        """Run the handler, with immediate retries, and say what became of the message.
+
+        `first`: the first attempt was made already (the caller's fast path, see group.py) and
+        failed with this (raised, or an outcome returned); `event` is then what it decoded.
+        An attempt that found the worker's database unreachable does not count: it is made again
+        once the database answers (the key's later records wait behind it)."""
+        if event is _UNDECODED:
+            try:
+                event = self.decode(sub, envelope)
+            except DECODE_ERRORS as exc:
+                return failure(exc, attempts_before, dead=True)
         policy_attempts = sub.retry.attempts or 1
         last: BaseException | None = None
-        for i in range(1, policy_attempts + 1):
+        i = 1
+        while i <= policy_attempts:
             attempt = attempts_before + i
             try:
-                return await self._attempt_when_database_is_up(
-                    sub, envelope, event, attempt, where, priority
-                )
+                if first is not None:
+                    made, first = first, None
+                    raise made
+                ctx = self.context(envelope, attempt, topic, partition, offset)
+                started = perf_counter()
+                try:
+                    if sub.inbox:
+                        return await self._with_inbox(sub, envelope, event, ctx)
+                    result = await sub.handler(event, ctx)
+                finally:
+                    self.metrics.observe(envelope.type, perf_counter() - started)
+                if isinstance(result, Outcome):
+                    raise result
+                return SUCCESS
             except Skip as exc:
                 return Done("skipped", exc.reason)
             except DeadLetter as exc:
                 return failure(exc, attempt, dead=True)
             except Retry as exc:
                 return failure(exc, attempt, dead=False, after=exc.after)
-            except DatabaseUnavailable:
-                raise  # stopping while the database is down: the record stays unfinished
+            except DatabaseUnavailable as exc:
+                assert self.database is not None
+                self.database.lost(exc.__cause__ or exc)
+                if not await self.database.wait_available(self.stopping):
+                    raise  # stopping while the database is down: the record stays unfinished
+                continue  # the same attempt again
             except Exception as exc:
                 if sub.never_retry and isinstance(exc, sub.never_retry):
                     return failure(exc, attempt, dead=True)
@@ -147,61 +179,9 @@ class Executor:
                     await self.sleep(
                         backoff_delay(i, sub.retry.backoff_initial or 0, sub.retry.backoff_max or 0)
                     )
+                i += 1
         assert last is not None
         return failure(last, attempts_before + policy_attempts, dead=False)
-
-    async def _attempt_when_database_is_up(
-        self,
-        sub: Subscription,
-        envelope: Envelope,
-        event: Any,
-        attempt: int,
-        where: tuple[str, int, int],
-        priority: int,
-    ) -> Verdict:
-        """An attempt that found the worker's database unreachable did not count: wait until it
-        answers again (its key's later records wait behind it), then make the attempt again."""
-        while True:
-            try:
-                return await self._attempt(sub, envelope, event, attempt, where, priority)
-            except DatabaseUnavailable as exc:
-                assert self.database is not None
-                self.database.lost(exc.__cause__ or exc)
-                if not await self.database.wait_available(self.stopping):
-                    raise
-
-    async def _attempt(
-        self,
-        sub: Subscription,
-        envelope: Envelope,
-        event: Any,
-        attempt: int,
-        where: tuple[str, int, int],
-        priority: int,
-    ) -> Verdict:
-        ctx = Context(envelope, self.group, attempt, *where, _pool=self.database)
-        # Also in structlog's context variables, so the app's own loggers get the same fields.
-        # Each key's lane is its own task (own context copy): the next record just overwrites.
-        structlog.contextvars.bind_contextvars(**ctx.log_fields())
-        # Events the handler publishes continue the incoming event's trace.
-        with use_traceparent(envelope.extensions.get("traceparent")):
-            return await self._limited(sub, envelope, event, ctx, priority)
-
-    async def _limited(
-        self, sub: Subscription, envelope: Envelope, event: Any, ctx: Context, priority: int
-    ) -> Verdict:
-        await self.slots.acquire(priority)
-        started = time.perf_counter()
-        try:
-            if sub.inbox:
-                return await self._with_inbox(sub, envelope, event, ctx)
-            result = await sub.handler(event, ctx)
-        finally:
-            self._duration(envelope.type).observe(time.perf_counter() - started)
-            self.slots.release()
-        if isinstance(result, Outcome):
-            raise result
-        return Done("success")
 
     async def _with_inbox(
         self, sub: Subscription, envelope: Envelope, event: Any, ctx: Context
@@ -209,25 +189,31 @@ class Executor:
         if self.database is None:
             raise BizEventsError("inbox=True needs a database (BIZEVENTS_DATABASE_URL)")
         pool = await self.database()
-        used: asyncpg.Connection | None = None
+        acquired = ours_broke = False
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                used = conn
-                if not await inbox.claim(
-                    conn, self.inbox_schema, self.group, envelope.id, envelope.type
-                ):
-                    return Done("duplicate", "already in the inbox")
-                ctx.connection = conn
-                result = await sub.handler(event, ctx)
-                # Any outcome other than Skip must undo the handler's writes and the inbox row.
-                if isinstance(result, Outcome) and not isinstance(result, Skip):
-                    raise result
+            async with pool.acquire() as conn:
+                acquired = True
+                try:
+                    async with conn.transaction():
+                        if not await inbox.claim(
+                            conn, self.inbox_schema, self.group, envelope.id, envelope.type
+                        ):
+                            return Done("duplicate", "already in the inbox")
+                        ctx.connection = conn
+                        result = await sub.handler(event, ctx)
+                        # Any outcome but Skip must undo the handler's writes and the inbox row.
+                        if isinstance(result, Outcome) and not isinstance(result, Skip):
+                            raise result
+                except CONNECTION_ERRORS:
+                    # Asked here: once back in the pool the connection cannot be asked.
+                    ours_broke = conn.is_closed()
+                    raise
         except CONNECTION_ERRORS as exc:
-            if used is not None and not used.is_closed():
+            if acquired and not ours_broke:
                 raise  # e.g. the handler's own call to another service: a handler failure
             # Our connection failed, so the transaction (handler writes, inbox row) did not
             # commit: the attempt is made again once the database answers.
             raise DatabaseUnavailable(str(exc)) from exc
         if isinstance(result, Skip):
             raise result
-        return Done("success")
+        return SUCCESS

@@ -1,8 +1,8 @@
 """Per-key scheduling and retry holds (pure logic, no I/O).
 
 `KeyLanes`: one FIFO lane per key. Items of one key run one after another in arrival order;
-different keys run concurrently. `submit` says whether the caller must start a runner for the
-lane; the runner asks `next` for the following item until the lane is empty.
+different keys run concurrently. `claim` says whether the item may run now (the lane was idle);
+when it has run, `next` gives the following item of the lane, until the lane is empty.
 
 `Holds`: the keys that have messages parked in delayed-retry topics. Each parked message is a
 token, ordered by where it first appeared (its original offset), with the retry-topic partition
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections import deque
-from collections.abc import Collection, Hashable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -23,24 +23,29 @@ T = TypeVar("T")
 
 
 class KeyLanes(Generic[T]):
-    def __init__(self) -> None:
-        self._lanes: dict[Hashable, deque[T]] = {}
+    """The keys with a record queued or running, and the records waiting behind that one."""
 
-    def submit(self, key: Hashable, item: T) -> bool:
-        """Queue `item`; True when the lane was idle and the caller must start running it."""
-        lane = self._lanes.get(key)
-        if lane is None:
-            self._lanes[key] = deque()
+    def __init__(self) -> None:
+        self._lanes: dict[bytes, deque[T] | None] = {}  # None: nothing waiting behind
+
+    def claim(self, key: bytes, item: T) -> bool:
+        """True when the lane was idle: `item` may run now. Otherwise it waits its turn."""
+        lanes = self._lanes
+        if key not in lanes:
+            lanes[key] = None
             return True
-        lane.append(item)
+        waiting = lanes[key]
+        if waiting is None:
+            waiting = lanes[key] = deque()
+        waiting.append(item)
         return False
 
-    def next(self, key: Hashable) -> T | None:
-        """The lane's next item, or None (and the lane is closed) when it is empty."""
-        lane = self._lanes[key]
-        if lane:
-            return lane.popleft()
-        del self._lanes[key]
+    def next(self, key: bytes) -> T | None:
+        """The record that ran last is done: the next one of its lane (None: the lane closes)."""
+        waiting = self._lanes.get(key)
+        if waiting:
+            return waiting.popleft()
+        self._lanes.pop(key, None)
         return None
 
     @property
@@ -49,7 +54,7 @@ class KeyLanes(Generic[T]):
 
     @property
     def queued(self) -> int:
-        return sum(len(lane) for lane in self._lanes.values())
+        return sum(len(lane) for lane in self._lanes.values() if lane)
 
 
 Origin = tuple[str, int, int]

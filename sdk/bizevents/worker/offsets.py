@@ -3,56 +3,118 @@
 Records of one partition finish out of order (different keys run concurrently), but Kafka keeps
 one committed offset per partition. We commit only up to the lowest offset not yet done, so a
 failed or slow record is never skipped because a later one succeeded.
+
+Offsets are kept as runs, one per fetched batch of a partition: a record is marked done by its
+place in its run (a flag and a counter, no hashing), a run whose records are all done is dropped
+from the front, and the lowest unfinished offset is looked up only when a commit asks for it.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+
+class Run:
+    """The records of one partition fetched together, in offset order, and which are done."""
+
+    __slots__ = ("flags", "open", "records", "tracker")
+
+    def __init__(self, tracker: OffsetTracker, records: Sequence[Any]) -> None:
+        self.tracker = tracker
+        self.records = records  # anything with an `offset` attribute (Kafka records)
+        self.flags = bytearray(len(records))  # 1 = done
+        self.open = len(records)
+
+    def done(self, index: int) -> None:
+        """Mark the record at `index` finished (idempotent)."""
+        if not self.flags[index]:
+            self.flags[index] = 1
+            self.open -= 1
+            if not self.open:
+                self.tracker._trim()
+
+    def first_open(self) -> int:
+        """Index of the lowest record not done, or -1 when all are."""
+        return self.flags.find(0)
+
+
+class _Offset:
+    __slots__ = ("offset",)
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
 
 
 class OffsetTracker:
     """Offsets handed out for one partition, in fetch order, and which of them are done."""
 
-    __slots__ = ("_committed", "_done", "_highest", "_pending")
+    __slots__ = ("_committed", "_count", "_highest", "_runs")
 
     def __init__(self) -> None:
-        self._pending: deque[int] = deque()
-        self._done: set[int] = set()
+        self._runs: deque[Run] = deque()
+        self._count = 0  # records in `_runs`
         self._highest: int | None = None
         self._committed: int | None = None
 
-    def add(self, offset: int) -> bool:
-        """Track a fetched offset; False (and ignored) when this tracker has seen it already,
-        e.g. a fetch that was in flight across a seek."""
-        if self._highest is not None and offset <= self._highest:
-            return False
+    def add_run(self, records: Sequence[Any]) -> Run | None:
+        """Track a fetched batch of one partition (offset order). Records this tracker has seen
+        already (a fetch that was in flight across a seek) are left out; None when none is new."""
+        highest = self._highest
+        if highest is not None and records and records[0].offset <= highest:
+            records = [r for r in records if r.offset > highest]
+        if not records:
+            return None
         if self._committed is None:
             # We were handed this offset, so everything before it is already settled.
-            self._committed = offset
-        self._pending.append(offset)
-        self._highest = offset
-        return True
+            self._committed = records[0].offset
+        run = Run(self, records)
+        self._runs.append(run)
+        self._count += len(records)
+        self._highest = records[-1].offset
+        return run
+
+    def _trim(self) -> None:
+        runs = self._runs
+        while runs and not runs[0].open:
+            self._count -= len(runs.popleft().records)
+
+    # -- one offset at a time (the same bookkeeping) ---------------------------------------------
+    def add(self, offset: int) -> bool:
+        """Track one fetched offset; False (and ignored) when seen already."""
+        return self.add_run([_Offset(offset)]) is not None
 
     def done(self, offset: int) -> None:
-        """Mark one offset finished (success, skip, sent to a retry topic or dead-lettered)."""
-        highest = self._highest if self._highest is not None else -1  # offset 0 is falsy
-        if not self._pending or offset < self._pending[0] or offset > highest:
-            return  # unknown or already settled: idempotent
-        self._done.add(offset)
-        while self._pending and self._pending[0] in self._done:
-            self._done.discard(self._pending.popleft())
+        """Mark one offset finished (success, skip, sent to a retry topic or dead-lettered);
+        unknown or already settled offsets are ignored."""
+        for run in self._runs:
+            records = run.records
+            if records[0].offset <= offset <= records[-1].offset:
+                for index, record in enumerate(records):
+                    if record.offset == offset:
+                        run.done(index)
+                        return
+                return
 
+    # -- what to commit ---------------------------------------------------------------------------
     @property
     def pending(self) -> int:
         """Records fetched and not yet committable (done ones behind an open one included)."""
-        return len(self._pending)
+        if not self._runs:
+            return 0
+        return self._count - self._runs[0].first_open()
 
     def committable(self) -> int | None:
         """The offset to commit next (Kafka's "next offset to read"), or None when that would not
         move the committed position. Gaps (transaction markers) are fine: fetches skip them."""
         if self._highest is None:
             return None
-        candidate = self._pending[0] if self._pending else self._highest + 1
+        if self._runs:
+            head = self._runs[0]
+            candidate = int(head.records[head.first_open()].offset)
+        else:
+            candidate = self._highest + 1
         return candidate if self._committed is None or candidate > self._committed else None
 
     @property

@@ -7,7 +7,6 @@ headers to the group's delayed-retry or dead-letter topic, and waits for the bro
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -21,7 +20,7 @@ from .backoff import delay_label
 from .deadletter import H_FIRST, H_LAST, DeadLetter, DeadLetterSink, FailureState, original_headers
 from .handling import Failed
 from .keys import Origin
-from .offsets import OffsetTracker
+from .offsets import OffsetTracker, Run
 from .router import Subscription
 
 log = structlog.get_logger("bizevents.worker")
@@ -35,25 +34,62 @@ class Source(Enum):
     REPLAY = "replay"
 
 
-@dataclass
 class Item:
-    record: ConsumerRecord
-    tp: TopicPartition
-    tracker: OffsetTracker
-    source: Source
-    state: FailureState
-    origin: Origin
-    envelope: Envelope | None = None
-    sub: Subscription | None = None
-    poison: BaseException | None = None
-    seq: int = 0  # fetch order within the group consumer: lower runs first when slots are short
+    """A fetched record on its way through the worker: where it came from, what it decoded to,
+    and its place in its partition's offset run (to mark it done)."""
+
+    __slots__ = (
+        "envelope",
+        "index",
+        "key",
+        "origin",
+        "poison",
+        "record",
+        "run",
+        "seq",
+        "source",
+        "state",
+        "sub",
+        "tp",
+    )
+
+    def __init__(
+        self,
+        record: ConsumerRecord,
+        tp: TopicPartition,
+        run: Run,
+        index: int,
+        source: Source,
+        state: FailureState,
+        origin: Origin,
+        envelope: Envelope | None,
+        sub: Subscription | None,
+        poison: BaseException | None,
+        seq: int,
+    ) -> None:
+        self.record = record
+        self.tp = tp
+        self.run = run  # its partition's offset run, and its place there
+        self.index = index
+        self.source = source
+        self.state = state
+        self.origin = origin
+        self.envelope = envelope
+        self.sub = sub
+        self.poison = poison
+        self.seq = seq  # fetch order: lower runs first when handler tasks are short
+        # The key whose order this record keeps, or None when it keeps none.
+        self.key: bytes | None = (
+            record.key if poison is None and sub is not None and sub.ordered else None
+        )
+
+    @property
+    def tracker(self) -> OffsetTracker:
+        return self.run.tracker
 
     @property
     def ordered_key(self) -> bytes | None:
-        """The key whose order this record keeps, or None when it keeps none."""
-        if self.record.key is None or self.poison is not None:
-            return None
-        return self.record.key if self.sub is not None and self.sub.ordered else None
+        return self.key
 
 
 class Forwarder:

@@ -36,8 +36,8 @@ from .deadletter import DeadLetterSink
 from .group import GroupConsumer
 from .inbox import cleanup, migrate_inbox
 from .router import Router
+from .scheduler import Scheduler
 from .settings import WorkerSettings
-from .slots import Slots
 
 log = structlog.get_logger("bizevents.worker")
 
@@ -84,6 +84,8 @@ class Worker:
         self.database = Database(
             self.settings.database_url, max(2, min(self.settings.concurrency, 20))
         )
+        # The handler tasks, shared by every group (`concurrency` records run at once).
+        self.scheduler = Scheduler(self.settings.concurrency)
         self._cleanup_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
 
@@ -134,7 +136,6 @@ class Worker:
                 "database", self._dead_letter_store, DATABASE_DOWN
             )
         self.producer = await waiting.until_ready("Kafka", self._start_producer, KAFKA_DOWN)
-        slots = Slots(self.settings.concurrency)
         for name in self.group_names:
             subs = self.router.for_group(name)
             contracts = (
@@ -149,7 +150,7 @@ class Worker:
                 self.contracts,
                 self.settings,
                 self.producer,
-                slots,
+                self.scheduler,
                 self.database,
                 self.sink,
                 inbound=Inbound.of(self.naming, contracts),
@@ -230,6 +231,7 @@ class Worker:
         self._stopped.set()
         timeout = self.settings.shutdown_timeout
         await asyncio.gather(*(g.stop(timeout) for g in self.groups), return_exceptions=True)
+        await self.scheduler.close()
         if self._cleanup_task is not None:
             self._cleanup_task.cancel()
             await asyncio.gather(self._cleanup_task, return_exceptions=True)
