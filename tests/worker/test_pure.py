@@ -22,8 +22,8 @@ from bizevents.worker.deadletter import (
     original_headers,
     short_stack,
 )
-from bizevents.worker.keys import Holds, KeyLanes
 from bizevents.worker.offsets import OffsetTracker
+from bizevents.worker.ordering import Holds, KeyLanes
 from bizevents.worker.scheduler import Scheduler
 
 

@@ -12,7 +12,8 @@
 
     $ bizevents worker billing.app:events        # BIZEVENTS_* settings: see WorkerSettings
 
-See `group.py` for the delivery design (offset tracking, key lanes, retry holds) and
+See `group.py` for the delivery design (offset tracking, key lanes, retry holds, and the
+modules of each concern) and
 `deadletter.py` for the retry and dead-letter record format.
 """
 

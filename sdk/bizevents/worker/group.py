@@ -6,6 +6,11 @@ flight at once (different keys), finishing out of order, committed up to the low
 offset in one request per interval, with pause/resume backpressure and a rebalance listener that
 commits on revoke.
 
+The concerns, one module each: `intake` (a fetched batch decoded in one loop), `scheduler` (the
+handler tasks), `ordering` (key lanes and retry holds), `handling` (handler, immediate retries,
+inbox), `resend` (retry and dead-letter topics), `offsets` and `commits`, `rebalance`. This
+module wires them together and keeps the state they share.
+
 Flow of a record:
 1. Fetched (read_committed, no auto-commit) in batches; each partition's share of a batch is one
    offset run of its `OffsetTracker`. A partition with too many open records is paused
@@ -58,32 +63,31 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 from .. import topics
-from ..envelope import from_kafka
-from ..errors import EnvelopeError, UnknownEventTypeError
 from ..mesh import Inbound
 from .assignor import CoPartitionedAssignor
 from .backoff import delay_label
+from .commits import Commits
 from .database import Database, DatabaseUnavailable
 from .deadletter import (
     DeadLetterSink,
-    FailureState,
 )
+from .delivery import Delivery
 from .handling import DECODE_ERRORS, Done, Executor, Failed, Verdict, failure
-from .keys import Holds, KeyLanes, Origin
-from .metrics import DEAD_LETTERS, IN_FLIGHT, LAG, RETRIES, GroupMetrics
+from .intake import Intake
+from .metrics import DEAD_LETTERS, IN_FLIGHT, RETRIES, GroupMetrics
 from .offsets import OffsetTracker, Run
+from .ordering import Holds, KeyLanes, Origin
 from .outcomes import Outcome
+from .rebalance import RebalanceListener, RetryWarmup
+from .resend import Resender
 from .router import Subscription
-from .routing import Forwarder, Item, Source
 from .scheduler import Scheduler
 from .settings import WorkerSettings
 
 log = structlog.get_logger("bizevents.worker")
-NO_FAILURE = FailureState()
 
 
 class GroupConsumer:
@@ -116,21 +120,28 @@ class GroupConsumer:
         self.executor = Executor(
             group, contracts, self.metrics, database, settings.inbox_schema, self.stopping
         )
-        self.forward = Forwarder(group, producer, sink, self.stopping)
+        self.resend = Resender(group, producer, sink, self.stopping)
         self.source_topics = sorted(set(source_topics))
         delays = {d for s in subscriptions.values() for d in (s.retry.delays or ())}
         self.retry_topics = {topics.retry_topic(group, delay_label(d)): d for d in delays}
         self.replay_topic = topics.replay_topic(group)
+        self.intake = Intake(
+            subscriptions,
+            contracts,
+            inbound,
+            self.retry_topics,
+            self.replay_topic,
+            self.metrics,
+            scheduler.next_seq,
+        )
         self.dead_letter_topic = topics.dead_letter_topic(group)
         self.consumer: AIOKafkaConsumer | None = None
-        self.trackers: dict[TopicPartition, OffsetTracker] = {}
-        self.lanes: KeyLanes[Item] = KeyLanes()
+        self.commits = Commits(group, settings.commit_interval, self.metrics)
+        self.lanes: KeyLanes[Delivery] = KeyLanes()
         self.holds = Holds()
-        self.delayed: dict[TopicPartition, deque[Item]] = {}
+        self.delayed: dict[TopicPartition, deque[Delivery]] = {}
         self.paused: set[TopicPartition] = set()
-        self.warmup: dict[TopicPartition, int] = {}
-        self.held_back: set[TopicPartition] = set()
-        self.warmup_deadline = 0.0
+        self.warmup = RetryWarmup(group, self.retry_topics, settings.warmup_timeout)
         self.revoking: set[TopicPartition] = set()
         # Records handed to a key's lane and not finished yet (running or queued), per partition:
         # a stop or a revoke waits for these to reach zero.
@@ -139,7 +150,6 @@ class GroupConsumer:
         # Backpressure hysteresis: paused at max_pending_per_partition, resumed at half of it.
         self._resume_below = settings.max_pending_per_partition // 2
         self.draining = 0  # coroutines waiting in _wait_idle: only then notify `changed`
-        self.commit_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
         self._fetch_task: asyncio.Task[None] | None = None
         self._commit_task: asyncio.Task[None] | None = None
@@ -157,9 +167,10 @@ class GroupConsumer:
             self.consumer = consumer
         else:
             self.consumer = await self._kafka_consumer(instance_id)
-        self.consumer.subscribe(self.all_topics, listener=_Listener(self))
+        self.commits.consumer = self.consumer
+        self.consumer.subscribe(self.all_topics, listener=RebalanceListener(self))
         self._fetch_task = asyncio.create_task(self._fetch_loop(), name=f"fetch-{self.group}")
-        self._commit_task = asyncio.create_task(self._commit_loop(), name=f"commit-{self.group}")
+        self._commit_task = asyncio.create_task(self.commits.loop(), name=f"commit-{self.group}")
         log.info(
             "worker group started",
             group=self.group,
@@ -249,9 +260,7 @@ class GroupConsumer:
             for tp, records in batch.items():
                 if tp in self.revoking:
                     continue
-                tracker = self.trackers.get(tp)
-                if tracker is None:
-                    tracker = self.trackers[tp] = OffsetTracker()
+                tracker = self.commits.tracker(tp)
                 run = tracker.add_run(records)
                 if run is not None:
                     self._intake(tp, run)
@@ -259,7 +268,7 @@ class GroupConsumer:
                     consumer.pause(tp)
                     self.paused.add(tp)
             self._resume_settled()
-            await self._check_warmup()
+            await self.warmup.check(consumer, self.paused)
             IN_FLIGHT.labels(self.group).set(sum(t.pending for t in self.trackers.values()))
             self.metrics.flush()
 
@@ -276,69 +285,38 @@ class GroupConsumer:
             self.consumer.resume(*[tp for tp in ready if tp in assigned])
 
     def _intake(self, tp: TopicPartition, run: Run) -> None:
-        """Decode one partition's fetched records in one loop and queue each in its key's lane
-        (in offset order); poison is queued too, for the dead-letter topic."""
-        topic = tp.topic
-        source = (
-            Source.RETRY
-            if topic in self.retry_topics
-            else Source.REPLAY
-            if topic == self.replay_topic
-            else Source.EVENTS
-        )
-        retry = source is Source.RETRY
-        # Records of Mendix topics: where they came from decides their contract type.
-        came_from = topic if source is not Source.REPLAY else None
-        subs, inbound, contracts = self.subs, self.inbound, self.contracts
-        next_seq = self.scheduler.next_seq
-        now_ms = time.time() * 1000 if retry else 0.0
+        """Decode a partition's fetched run (`Intake`) and queue each record in its key's lane, in
+        offset order; records of a delayed-retry topic hold their keys, and wait until due."""
+        items = self.intake.decode(tp, run)
+        if not items:
+            return
         queued = 0
-        for index, record in enumerate(run.records):
-            state = NO_FAILURE
-            origin: Origin = (topic, record.partition, record.offset)
-            if retry:
-                state = FailureState.from_headers(record.headers)
-                if state.original_topic is not None:
-                    origin = (
-                        state.original_topic,
-                        state.original_partition or 0,
-                        state.original_offset or 0,
-                    )
-            envelope = sub = poison = None
-            try:
-                envelope = from_kafka(record.key, record.value, record.headers)
-                if inbound is not None:
-                    envelope = inbound(origin[0] if retry else came_from, envelope)
-                sub = subs.get(envelope.type)
-                if sub is None:
-                    if contracts is not None and envelope.type not in contracts:
-                        raise UnknownEventTypeError(envelope.type)
-                    self.metrics.handled["ignored"] += 1
-                    run.done(index)  # another group's event on a shared topic
-                    continue
-            except (EnvelopeError, UnknownEventTypeError) as exc:
-                poison = exc
-            item = Item(
-                record, tp, run, index, source, state, origin, envelope, sub, poison, next_seq()
-            )
-            if retry:
+        if tp.topic in self.retry_topics:
+            tier = self._tier_of(tp.topic)
+            now_ms = time.time() * 1000
+            for item in items:
                 if item.key is not None:
-                    self.holds.park(item.key, origin, self._tier_of(topic), (topic, tp.partition))
-                if (state.due_ms or 0) > now_ms:
+                    self.holds.park(item.key, item.origin, tier, (tp.topic, tp.partition))
+                if (item.state.due_ms or 0) > now_ms:
                     self._delay(item)
-                    continue
-            self._queue(item)
-            queued += 1
+                else:
+                    self._queue(item)
+                    queued += 1
+        else:
+            queue = self._queue
+            for item in items:
+                queue(item)
+            queued = len(items)
         if queued:
             self.scheduled[tp] = self.scheduled.get(tp, 0) + queued
 
-    def _queue(self, item: Item) -> None:
+    def _queue(self, item: Delivery) -> None:
         """Into its key's lane (the caller counts it in `scheduled`)."""
         key = item.key
         if key is None or self.lanes.claim(key, item):
             self.scheduler.ready(self, item)
 
-    def following(self, item: Item) -> Item | None:
+    def following(self, item: Delivery) -> Delivery | None:
         """The next record of `item`'s lane (the scheduler runs it next)."""
         return None if item.key is None else self.lanes.next(item.key)
 
@@ -348,13 +326,13 @@ class GroupConsumer:
         task.add_done_callback(self.tasks.discard)
 
     # -- delayed retries: wait outside the key's lane, so the lane keeps parking newcomers ---------
-    def _delay(self, item: Item) -> None:
+    def _delay(self, item: Delivery) -> None:
         queue = self.delayed.setdefault(item.tp, deque())
         queue.append(item)
         if len(queue) == 1:
             self._spawn(self._release_when_due(item.tp, queue))
 
-    async def _release_when_due(self, tp: TopicPartition, queue: deque[Item]) -> None:
+    async def _release_when_due(self, tp: TopicPartition, queue: deque[Delivery]) -> None:
         """One waiter per retry partition: one delay per topic, so due times are in log order."""
         while queue and not self.stopping.is_set():
             item = queue[0]
@@ -370,7 +348,7 @@ class GroupConsumer:
             del self.delayed[tp]
 
     # -- running one record (called by the scheduler's tasks, one record of a key at a time) -------
-    async def run(self, item: Item) -> None:
+    async def run(self, item: Delivery) -> None:
         """Run one record and mark it done. The usual case (no hold on its key, no inbox) makes
         the first attempt right here, a call less per record; anything else, and any failure,
         goes through `Executor.run` (immediate retries) and `_settle` (retry topics, dead
@@ -379,7 +357,7 @@ class GroupConsumer:
         try:
             # Also while stopping or revoking: what is fetched is finished, then committed.
             tracker = item.run.tracker
-            if self.closed or self.trackers.get(tp) is not tracker:
+            if self.closed or self.commits.trackers.get(tp) is not tracker:
                 return
             try:
                 key, sub, envelope = item.key, item.sub, item.envelope
@@ -454,7 +432,7 @@ class GroupConsumer:
         finally:
             self.draining -= 1
 
-    async def _process(self, item: Item) -> None:
+    async def _process(self, item: Delivery) -> None:
         if item.poison is not None:
             await self._dead_letter(item, failure(item.poison, item.state.attempts, dead=True))
             return
@@ -480,7 +458,7 @@ class GroupConsumer:
         )
         await self._settle(item, verdict)
 
-    async def _settle(self, item: Item, verdict: Verdict) -> None:
+    async def _settle(self, item: Delivery, verdict: Verdict) -> None:
         """Count a finished record; send a failed one on (retry topic, dead letters)."""
         key = item.key
         holds = self.holds
@@ -516,7 +494,7 @@ class GroupConsumer:
             self.holds.release(key, head.origin)
             head = self.holds.head(key)
 
-    def _next_delay(self, item: Item, verdict: Failed) -> float | None:
+    def _next_delay(self, item: Delivery, verdict: Failed) -> float | None:
         """The delayed-retry tier for this failure, or None when retries are used up."""
         assert item.sub is not None
         delays = item.sub.retry.delays or ()
@@ -531,62 +509,36 @@ class GroupConsumer:
         return self.retry_topics.get(topic, 0.0)
 
     # -- routing ----------------------------------------------------------------------------------
-    async def _retry(self, item: Item, verdict: Failed, delay: float, key: bytes | None) -> None:
+    async def _retry(
+        self, item: Delivery, verdict: Failed, delay: float, key: bytes | None
+    ) -> None:
         assert item.sub is not None
         stage = list(item.sub.retry.delays or ()).index(delay, item.state.stage) + 1
-        topic, partition = await self.forward.retry(item, verdict, delay, stage)
+        topic, partition = await self.resend.retry(item, verdict, delay, stage)
         RETRIES.labels(self.group, "delayed").inc()
         self.metrics.handled["retry"] += 1
         if key is not None:
             self._hold(key, item.origin, delay, (topic, partition))
 
-    async def _park(self, item: Item, key: bytes, delay: float) -> None:
+    async def _park(self, item: Delivery, key: bytes, delay: float) -> None:
         """Route a record behind the head of its key, without running it."""
-        topic, partition = await self.forward.park(item, delay)
+        topic, partition = await self.resend.park(item, delay)
         self._hold(key, item.origin, delay, (topic, partition))
         self.metrics.handled["parked"] += 1
 
-    async def _dead_letter(self, item: Item, verdict: Failed) -> None:
-        await self.forward.dead_letter(item, verdict)
+    async def _dead_letter(self, item: Delivery, verdict: Failed) -> None:
+        await self.resend.dead_letter(item, verdict)
         DEAD_LETTERS.labels(self.group, verdict.error_type).inc()
         self.metrics.handled["dead_letter"] += 1
 
     # -- commits and rebalances -------------------------------------------------------------------
-    async def _commit_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.commit_interval)
-            try:
-                await self.commit()
-            except Exception as exc:
-                # Rebalancing or the coordinator moved: the next round (or the revoke) commits.
-                log.warning("commit failed", group=self.group, error=str(exc))
+    @property
+    def trackers(self) -> dict[TopicPartition, OffsetTracker]:
+        return self.commits.trackers
 
     async def commit(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
         """Commit, in one request, the committable offset of every (or the given) partition."""
-        assert self.consumer is not None
-        async with self.commit_lock:
-            offsets: dict[TopicPartition, int] = {}
-            for tp, tracker in self.trackers.items():
-                if only is not None and tp not in only:
-                    continue
-                offset = tracker.committable()
-                if offset is not None:
-                    offsets[tp] = offset
-            if offsets:
-                await self.consumer.commit(offsets)
-                for tp, offset in offsets.items():
-                    self.trackers[tp].committed(offset)
-            self._report_lag()
-            self.metrics.flush()
-            return offsets
-
-    def _report_lag(self) -> None:
-        assert self.consumer is not None
-        for tp, tracker in self.trackers.items():
-            high = self.consumer.highwater(tp)
-            position = tracker.position
-            if high is not None and position is not None:
-                LAG.labels(self.group, tp.topic, str(tp.partition)).set(max(0, high - position))
+        return await self.commits.commit(only)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Finish what is fetched from the revoked partitions (within `revoke_timeout`), commit
@@ -608,8 +560,7 @@ class GroupConsumer:
             self.trackers.pop(tp, None)
             self.delayed.pop(tp, deque()).clear()
             self.paused.discard(tp)
-            self.warmup.pop(tp, None)
-            self.held_back.discard(tp)
+            self.warmup.forget(tp)
         self.holds.release_locations({(tp.topic, tp.partition) for tp in revoked})
         log.info(
             "partitions revoked",
@@ -624,60 +575,8 @@ class GroupConsumer:
         for tp in assigned:
             # A partition we get back starts from the committed offset: fresh bookkeeping.
             self.trackers.pop(tp, None)
-        await self._start_warmup(assigned)
-
-    # -- warm-up: rebuild holds from the retry topics before running source records -------------
-    async def _start_warmup(self, assigned: set[TopicPartition]) -> None:
-        """Hold back the source partitions until the retry partitions are read to their current
-        end: records parked there before a restart or rebalance hold their keys again first."""
         assert self.consumer is not None
-        retry_tps = [tp for tp in assigned if tp.topic in self.retry_topics]
-        if not retry_tps:
-            return
-        try:
-            ends = await self.consumer.end_offsets(retry_tps)
-            targets = {}
-            for tp, end in ends.items():
-                # An empty partition has nothing to read (and asking costs a round trip each).
-                if end > 0 and end > (await self.consumer.committed(tp) or 0):
-                    targets[tp] = end
-        except Exception as exc:  # best effort: never block consuming on it
-            log.warning("retry warm-up skipped", group=self.group, error=str(exc))
-            return
-        if not targets:
-            return
-        self.warmup = targets
-        self.held_back = {tp for tp in assigned if tp.topic not in self.retry_topics}
-        self.consumer.pause(*self.held_back)
-        self.warmup_deadline = time.monotonic() + self.settings.warmup_timeout
-        log.info("reading retry topics first", group=self.group, partitions=len(targets))
-
-    async def _check_warmup(self) -> None:
-        if not self.held_back:
-            return
-        assert self.consumer is not None
-        assigned = self.consumer.assignment()
-        for tp, end in list(self.warmup.items()):
-            # Paused by backpressure: as much as we can hold is in memory already.
-            if tp in self.paused or tp not in assigned or await self.consumer.position(tp) >= end:
-                del self.warmup[tp]
-        if self.warmup and time.monotonic() < self.warmup_deadline:
-            return
-        self.warmup.clear()
-        ready = [tp for tp in self.held_back if tp in assigned and tp not in self.paused]
-        self.held_back.clear()
-        self.consumer.resume(*ready)
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, group: GroupConsumer) -> None:
-        self.group = group
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.group.on_revoked(set(revoked))
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.group.on_assigned(set(assigned))
+        await self.warmup.start(self.consumer, assigned)
 
 
 async def _wait_for(cond: asyncio.Condition, predicate: Callable[[], bool], timeout: float) -> bool:

@@ -1,9 +1,9 @@
 """Per-key scheduling on a fixed pool of long-lived tasks (pure asyncio, no I/O of its own).
 
-The owner (a group consumer) keeps one lane per key (`keys.KeyLanes`): the first record of a lane
-is handed to the `Scheduler` as *ready*, the others wait behind it. The scheduler keeps the ready
-records by fetch number and runs `size` tasks (the worker's `concurrency`), each taking
-the oldest ready record, running it, and making the next record of its lane ready. So:
+The owner (a group consumer) keeps one lane per key (`ordering.KeyLanes`): the first record of a
+lane is handed to the `Scheduler` as *ready*, the others wait behind it. The scheduler keeps the
+ready records by fetch number and runs `size` tasks (the worker's `concurrency`), each taking the
+oldest ready record, running it, and making the next record of its lane ready. So:
 
 - one key runs one record at a time, in fetch order; different keys run concurrently;
 - at most `size` records run at once across all keys, partitions and groups of the process, with
@@ -30,7 +30,7 @@ YIELD_EVERY = 64
 
 
 class Owner(Protocol):
-    """Who runs the records (a group consumer), keeping one lane per key (see keys.KeyLanes)."""
+    """Who runs the records (a group consumer), keeping one lane per key (see ordering.KeyLanes)."""
 
     async def run(self, item: Any) -> None:
         """Run one record; must not raise (an unfinished record simply stays uncommitted)."""

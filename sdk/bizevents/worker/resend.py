@@ -1,98 +1,28 @@
-"""A fetched record on its way through the worker, and where failed records go.
-
-`Forwarder` sends the original record (key, value, headers unchanged) plus `bizevents_*`
-headers to the group's delayed-retry or dead-letter topic, and waits for the broker's ack.
-"""
+"""Where failed records go: `Resender` sends the original record (key, value, headers unchanged)
+plus `bizevents_*` headers to the group's delayed-retry or dead-letter topic, and waits for the
+broker's ack."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from .. import topics
-from ..envelope import Envelope
 from .backoff import delay_label
-from .deadletter import H_FIRST, H_LAST, DeadLetter, DeadLetterSink, FailureState, original_headers
+from .deadletter import H_FIRST, H_LAST, DeadLetter, DeadLetterSink, original_headers
+from .delivery import Delivery
 from .handling import Failed
-from .keys import Origin
-from .offsets import OffsetTracker, Run
-from .router import Subscription
 
 log = structlog.get_logger("bizevents.worker")
 
 Record = tuple[bytes | None, bytes | None, list[Any]]
 
 
-class Source(Enum):
-    EVENTS = "events"
-    RETRY = "retry"
-    REPLAY = "replay"
-
-
-class Item:
-    """A fetched record on its way through the worker: where it came from, what it decoded to,
-    and its place in its partition's offset run (to mark it done)."""
-
-    __slots__ = (
-        "envelope",
-        "index",
-        "key",
-        "origin",
-        "poison",
-        "record",
-        "run",
-        "seq",
-        "source",
-        "state",
-        "sub",
-        "tp",
-    )
-
-    def __init__(
-        self,
-        record: ConsumerRecord,
-        tp: TopicPartition,
-        run: Run,
-        index: int,
-        source: Source,
-        state: FailureState,
-        origin: Origin,
-        envelope: Envelope | None,
-        sub: Subscription | None,
-        poison: BaseException | None,
-        seq: int,
-    ) -> None:
-        self.record = record
-        self.tp = tp
-        self.run = run  # its partition's offset run, and its place there
-        self.index = index
-        self.source = source
-        self.state = state
-        self.origin = origin
-        self.envelope = envelope
-        self.sub = sub
-        self.poison = poison
-        self.seq = seq  # fetch order: lower runs first when handler tasks are short
-        # The key whose order this record keeps, or None when it keeps none.
-        self.key: bytes | None = (
-            record.key if poison is None and sub is not None and sub.ordered else None
-        )
-
-    @property
-    def tracker(self) -> OffsetTracker:
-        return self.run.tracker
-
-    @property
-    def ordered_key(self) -> bytes | None:
-        return self.key
-
-
-class Forwarder:
+class Resender:
     def __init__(
         self,
         group: str,
@@ -107,7 +37,7 @@ class Forwarder:
         self.dead_letter_topic = topics.dead_letter_topic(group)
         self._partitions: dict[str, int] = {}
 
-    def letter(self, item: Item, verdict: Failed) -> DeadLetter:
+    def letter(self, item: Delivery, verdict: Failed) -> DeadLetter:
         now = datetime.now(UTC)
         topic, partition, offset = item.origin
         return DeadLetter(
@@ -126,7 +56,9 @@ class Forwarder:
             headers=original_headers(item.record.headers),
         )
 
-    async def retry(self, item: Item, verdict: Failed, delay: float, stage: int) -> tuple[str, int]:
+    async def retry(
+        self, item: Delivery, verdict: Failed, delay: float, stage: int
+    ) -> tuple[str, int]:
         """Send to the delayed-retry topic of `delay`; returns where it landed."""
         letter = self.letter(item, verdict)
         due = datetime.now(UTC) + timedelta(seconds=delay)
@@ -144,7 +76,7 @@ class Forwarder:
         )
         return topic, partition
 
-    async def park(self, item: Item, delay: float) -> tuple[str, int]:
+    async def park(self, item: Delivery, delay: float) -> tuple[str, int]:
         """Send behind the head of its key (into the head's retry topic), without a failure."""
         state = item.state
         waiting = Failed(
@@ -160,7 +92,7 @@ class Forwarder:
         partition = await self._aligned(topic, item)
         return topic, await self.send(topic, (key, value, headers), partition)
 
-    async def _aligned(self, topic: str, item: Item) -> int | None:
+    async def _aligned(self, topic: str, item: Delivery) -> int | None:
         """The retry partition with the number of the record's source partition (see
         assignor.py), or None (partition by key) when the retry topic has fewer partitions."""
         partition = item.origin[1]
@@ -169,7 +101,7 @@ class Forwarder:
             count = self._partitions[topic] = len(await self.producer.partitions_for(topic))
         return partition if partition < count else None
 
-    async def dead_letter(self, item: Item, verdict: Failed) -> DeadLetter:
+    async def dead_letter(self, item: Delivery, verdict: Failed) -> DeadLetter:
         """Send to the dead-letter topic, then hand it to the sink (if any)."""
         letter = self.letter(item, verdict)
         await self.send(self.dead_letter_topic, letter.record())
