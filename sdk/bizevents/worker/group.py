@@ -141,6 +141,7 @@ class GroupConsumer:
         self.holds = Holds()
         self.delayed: dict[TopicPartition, deque[Delivery]] = {}
         self.paused: set[TopicPartition] = set()
+        self._resumed = asyncio.Event()  # set when backpressure resumes a partition
         self.warmup = RetryWarmup(group, self.retry_topics, settings.warmup_timeout)
         self.revoking: set[TopicPartition] = set()
         # Records handed to a key's lane and not finished yet (running or queued), per partition:
@@ -254,6 +255,13 @@ class GroupConsumer:
         assert consumer is not None
         limit = self.settings.max_pending_per_partition
         while not self.stopping.is_set():
+            assigned = consumer.assignment()
+            if assigned and assigned <= self.paused | self.warmup.held_back:
+                # Every partition paused (backpressure): a fetch could only wait out its timeout,
+                # so wait for the handlers to resume one instead (a fast handler would idle).
+                self._resumed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._resumed.wait(), 0.2)
             batch = await consumer.getmany(
                 timeout_ms=200, max_records=self.settings.fetch_max_records
             )
@@ -280,6 +288,7 @@ class GroupConsumer:
             if tp not in self.trackers or self.trackers[tp].pending <= self._resume_below
         ]
         if ready:
+            self._resumed.set()
             self.paused.difference_update(ready)
             assigned = self.consumer.assignment()
             self.consumer.resume(*[tp for tp in ready if tp in assigned])
