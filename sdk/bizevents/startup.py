@@ -51,18 +51,25 @@ class StartupWait:
         service: str,
         step: Callable[[], Awaitable[T]],
         unreachable: tuple[type[BaseException], ...],
+        explain: Callable[[], Awaitable[str | None]] | None = None,
     ) -> T:
+        """`explain`: why the service refuses us, when it answers but says no (a Kafka login
+        refused looks like an unreachable broker to aiokafka)."""
         delay = 0.2
         waited = False
+        explained: str | None = None
         while True:
             try:
                 result = await step()
             except unreachable as exc:
-                reason = f"{type(exc).__name__}: {exc}"
+                if explain is not None and not waited:
+                    explained = await explain()
+                reason = explained or f"{type(exc).__name__}: {exc}"
                 elapsed = time.monotonic() - self.started
                 if self.timeout and elapsed + delay > self.timeout:
+                    what = "still refused us" if explained else "did not answer"
                     raise ServiceUnavailableError(
-                        f"{service} did not answer within {self.timeout:g}s of start "
+                        f"{service} {what} within {self.timeout:g}s of start "
                         f"(start_timeout): {reason}"
                     ) from exc
                 if not waited:

@@ -103,6 +103,14 @@ async def test_gateway_publishes_and_serves_pull_with_its_own_login(
     assert applied.exit_code == 0, applied.output
     assert f"+ User:{gateway} ALLOW WRITE TOPIC {event_type}" in applied.output
     assert f"+ User:{gateway} ALLOW READ GROUP bizevents.pull.*" in applied.output
+    # The gateway's ACLs are the contracts' business too: a plan without --gateway drops them.
+    without = await asyncio.to_thread(
+        CliRunner().invoke,
+        cli,
+        ["kafka", "acl", "plan", str(contracts)],
+        env=secure_kafka.env(secure_kafka.admin),
+    )
+    assert f"- User:{gateway} ALLOW WRITE TOPIC {event_type}" in without.output
     login = await asyncio.to_thread(app_user, gateway)
     token = remember_secret("admin-token-" + secrets.token_urlsafe(16))
 

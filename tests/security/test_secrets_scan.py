@@ -256,7 +256,62 @@ def test_no_secret_in_logs_metrics_errors_or_status(
     assert len(KNOWN) >= 6 and all(leaks(f"..{s}..") for s in KNOWN)
     assert "relay.leader" in logs[0] and "invoice drafted" in logs[1]
     assert "bizevents_relay_events_total" in outputs[1] and "bizevents_" in outputs[2]
-    assert '"secure": true' in outputs[4] and "KafkaConnectionError" in outputs[7]
+    assert '"secure": true' in outputs[4]
+    assert "error: Kafka refused the login of user 'admin' (SCRAM-SHA-512" in outputs[7]
     assert "error:" in outputs[8] and "error:" in outputs[9]
     for text in [*outputs, *logs, *kafka_logs]:
         assert not leaks(text), f"secret in:\n{text[:3000]}"
+
+
+def test_relay_and_worker_name_a_refused_login(
+    tmp_path: Path,
+    services: Any,
+    db_schema: str,
+    secure_kafka: SecureKafka,
+    names: Callable[[str], str],
+    app_user: Callable[[str], ConnectionSettings],
+    processes: Processes,
+) -> None:
+    """A wrong password reads as what it is, not as "Kafka unreachable": the relay says it once
+    (and keeps its rows), the worker gives up at its start timeout with the reason."""
+    billing = names("billing")
+    login = app_user(billing)
+    wrong = remember_secret("wrong-" + secrets.token_urlsafe(12))
+    env = {**secure_kafka.env(login), "BIZEVENTS_KAFKA_SASL_PASSWORD": wrong}
+    env["BIZEVENTS_DATABASE_URL"] = services.database_url
+    relay_log = processes.start(
+        "relay",
+        ["relay"],
+        {**env, "BIZEVENTS_OUTBOX_SCHEMA": db_schema, "BIZEVENTS_RELAY_POLL_INTERVAL": "0.2"},
+        tmp_path,
+    )
+    contracts = write_contracts(
+        tmp_path / "contracts", "orders", {f"com.acme.{billing}.Thing.v1": ([], [billing])}
+    )
+    (tmp_path / "billing_app.py").write_text(textwrap.dedent(APP))
+    worker = _run(
+        ["worker", "billing_app:events"],
+        {
+            **env,
+            "BIZEVENTS_START_TIMEOUT": "3",
+            "APP_NAME": billing,
+            "APP_TYPE": f"com.acme.{billing}.Thing.v1",
+            "APP_CONTRACTS": str(contracts),
+            "APP_OUT": str(tmp_path / "handled.txt"),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.getenv("PYTHONPATH")])),
+        },
+    )
+    refused = (
+        f"Kafka refused the login of user '{billing}' (SCRAM-SHA-512: SaslAuthenticationFailed)"
+    )
+    assert "-> 2" in worker.splitlines()[0] and "error: Kafka still refused us" in worker, worker
+    assert refused in worker
+    deadline = time.monotonic() + 60
+    while refused not in relay_log.read_text():
+        assert time.monotonic() < deadline, relay_log.read_text()[-3000:]
+        time.sleep(0.2)
+    processes.stop()
+    text = relay_log.read_text()
+    assert text.count("relay.kafka_unreachable") == 1, text
+    for output in (worker, text):
+        assert "Traceback" not in output and not leaks(output)

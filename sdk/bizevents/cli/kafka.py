@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 
 import pydantic
 import typer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from ..contracts import load_contracts
 from ..contracts.settings import ContractsSettings
 from ..errors import BizEventsError
+from ..kafka import login_refused
 from ..security.acls import AclPlan, Derived, derive, plan
 from ..security.kafka_admin import KafkaAdmin
 from .base import command_group
@@ -65,7 +66,11 @@ def _clear_errors() -> Iterator[None]:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from exc
     except (KafkaError, OSError) as exc:
-        typer.secho(f"error: Kafka: {type(exc).__name__}: {exc}", err=True, fg=typer.colors.RED)
+        refused = None
+        if isinstance(exc, KafkaConnectionError):  # or a login Kafka refused: say which
+            refused = asyncio.run(login_refused(ContractsSettings()))
+        message = refused or f"Kafka: {type(exc).__name__}: {exc}"
+        typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from exc
 
 

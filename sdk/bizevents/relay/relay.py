@@ -39,10 +39,10 @@ from collections import Counter
 from typing import Any
 
 import asyncpg
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from ..envelope import Mode
-from ..kafka import make_producer
+from ..kafka import login_refused, make_producer
 from ..logging import get_logger
 from ..migrations import checked_identifier
 from ..outbox.schema import migrate_outbox, notify_channel
@@ -262,7 +262,12 @@ class Relay:
                 return
             except KafkaError as exc:
                 metrics.ERRORS.labels(kind="kafka", **self._labels).inc()
-                health.stalled(waited=time.monotonic() - started, pending_rows=0, error=repr(exc))
+                error = repr(exc)
+                if not health.down and isinstance(exc, KafkaConnectionError):
+                    # aiokafka says "Unable to bootstrap" for a refused login too: tell them apart
+                    # in the one line this outage gets.
+                    error = await login_refused(self.settings) or error
+                health.stalled(waited=time.monotonic() - started, pending_rows=0, error=error)
                 log.debug("relay.kafka_retry", error=repr(exc), retry_in=backoff)
                 with contextlib.suppress(Exception):
                     await producer.stop()

@@ -27,7 +27,7 @@ from ..errors import (
     PermissionDeniedError,
     UnknownEventTypeError,
 )
-from ..kafka import make_producer
+from ..kafka import login_refused, make_producer
 from ..mesh import Inbound, Naming
 from ..metrics import serve_metrics
 from ..startup import DATABASE_DOWN, KAFKA_DOWN, StartupWait
@@ -135,7 +135,9 @@ class Worker:
             self.sink = await waiting.until_ready(
                 "database", self._dead_letter_store, DATABASE_DOWN
             )
-        self.producer = await waiting.until_ready("Kafka", self._start_producer, KAFKA_DOWN)
+        self.producer = await waiting.until_ready(
+            "Kafka", self._start_producer, KAFKA_DOWN, lambda: login_refused(self.settings)
+        )
         for name in self.group_names:
             subs = self.router.for_group(name)
             contracts = (
