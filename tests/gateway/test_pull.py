@@ -206,6 +206,15 @@ async def test_latest_means_the_end_at_creation(services: Any, shop: Shop) -> No
         assert not set(before) & {e["id"] for e in got}
 
 
+async def test_a_start_before_1970_means_from_the_first_event(services: Any, shop: Shop) -> None:
+    # Kafka refuses negative timestamps: this was a 500 (found by tests/hostile).
+    async with gateway_env(services, shop, Limits(rate=0)) as env, relaying(services, env.schema):
+        published = await publish(env, [("h1", 1)])
+        sub = await subscribe(env, start="1969-07-20T20:17:00+00:00")
+        got = await read_all(env, sub, 1)
+        assert [e["id"] for e in got] == published
+
+
 async def read_topic_count(env: Env, count: int) -> None:
     """Wait until the relay emptied the outbox (`count` events are on Kafka)."""
     deadline = time.monotonic() + 60

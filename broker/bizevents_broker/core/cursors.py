@@ -36,7 +36,9 @@ async def initialize_group(
             ends = await consumer.end_offsets(partitions)
             offsets = dict(ends)
             if start != "latest":
-                millis = int(datetime.fromisoformat(start).timestamp() * 1000)
+                # Kafka times start at the epoch (it refuses negative ones): any earlier time
+                # means from the first record.
+                millis = max(0, int(datetime.fromisoformat(start).timestamp() * 1000))
                 found = await consumer.offsets_for_times({tp: millis for tp in partitions})
                 offsets = {tp: (hit.offset if hit else ends[tp]) for tp, hit in found.items()}
             consumer.assign(partitions)

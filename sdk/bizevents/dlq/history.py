@@ -186,7 +186,7 @@ async def _start_offsets(
     if start.offset is not None:
         return {tp: min(max(start.offset, begins[tp]), ends[tp]) for tp in tps}
     assert start.time is not None
-    ms = int(start.time.timestamp() * 1000)
+    ms = max(0, int(start.time.timestamp() * 1000))  # Kafka refuses times before the epoch
     found = await consumer.offsets_for_times({tp: ms for tp in tps})
     # No record at or after the time: nothing to replay on that partition.
     return {tp: (found[tp].offset if found.get(tp) else ends[tp]) for tp in tps}
