@@ -5,6 +5,7 @@ and no table changed unless the request was accepted."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from .conftest import Broker, secret_free
 from .strategies.publish import HttpRequest
 
 Snapshot = dict[str, tuple[int, str]]
+# BIZEVENTS_HOSTILE_DETAIL=1: the summary names each refusal's detail, not only its kind.
+DETAIL = os.environ.get("BIZEVENTS_HOSTILE_DETAIL") == "1"
 
 
 def send(client: httpx.Client, request: HttpRequest) -> httpx.Response:
@@ -32,6 +35,8 @@ def problem_outcome(response: httpx.Response) -> str:
     body = response.json()
     assert body["status"] == response.status_code, body
     assert isinstance(body.get("detail"), str) and body["detail"].strip(), body
+    if DETAIL:
+        return f"{response.status_code} {body['detail'][:60]}"
     return f"{response.status_code} {body['type'].rsplit(':', 1)[-1]}"
 
 
@@ -76,7 +81,7 @@ class Judge:
                 assert may_change is not None and response.is_success, f"{what}: {sorted(diff)}"
                 may_change(response, diff)
             self.state = after
-        tally.record(entry, label)
+        tally.record(entry, f"{request.operation} {label}".strip())
         return response
 
 

@@ -96,10 +96,10 @@ def json_bytes(value: Any) -> st.SearchStrategy[bytes]:
     def dump(ascii_only: bool) -> bytes:
         return json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
 
-    return st.one_of(
-        st.just(dump(True)),
-        st.just(dump(False)),
-        st.integers(min_value=0, max_value=len(dump(True))).map(lambda n: dump(True)[:n]),
+    return weighted(
+        (3, st.just(dump(True))),
+        (3, st.just(dump(False))),
+        (1, st.integers(min_value=0, max_value=len(dump(True))).map(lambda n: dump(True)[:n])),
     )
 
 

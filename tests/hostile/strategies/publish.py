@@ -47,9 +47,15 @@ class Target:
 
 class HttpRequest:
     def __init__(
-        self, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b""
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes = b"",
+        operation: str = "",
     ) -> None:
         self.method, self.path, self.headers, self.body = method, path, headers, body
+        self.operation = operation  # named in the summary's outcomes when an entry has several
 
     def __repr__(self) -> str:
         shown = self.body if len(self.body) < 300 else self.body[:300] + b"..."
@@ -59,7 +65,9 @@ class HttpRequest:
 
 
 def encode(text: str) -> str:
-    return quote(text.encode("utf-8", "surrogatepass"), safe="")
+    """Percent-encoded for a URL; cut to 1000 characters (at most 12 KB once encoded): longer
+    request lines are refused by the HTTP server before the app sees them."""
+    return quote(text[:1000].encode("utf-8", "surrogatepass"), safe="")
 
 
 ZONES = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))])
