@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from secrets_registry import remember_log, remember_secret
+from servers import free_port
 
 from . import tally
 
@@ -132,12 +132,6 @@ class Broker:
             assert row is not None
             state[f"{schema}.{table}"] = (int(row[0]), str(row[1]))
         return state
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
