@@ -24,7 +24,11 @@ DETAIL = os.environ.get("BIZEVENTS_HOSTILE_DETAIL") == "1"
 
 def send(client: httpx.Client, request: HttpRequest) -> httpx.Response:
     # HTTP itself cannot carry leading or trailing blanks in a header value (the client refuses).
-    headers = [(name, value.strip(b" \t")) for name, value in request.headers]
+    # Nor control characters: those are dropped.
+    headers = [
+        (name, bytes(c for c in value if c == 9 or 32 <= c != 127).strip(b" \t"))
+        for name, value in request.headers
+    ]
     return client.request(request.method, request.path, headers=headers, content=request.body)
 
 
@@ -46,6 +50,8 @@ def odata_outcome(response: httpx.Response) -> str:
     error = body["error"]
     assert isinstance(error["code"], str) and error["code"], body
     assert isinstance(error["message"], str) and error["message"].strip(), body
+    if DETAIL:
+        return f"{response.status_code} {error['message'][:60]}"
     return f"{response.status_code} {error['code']}"
 
 

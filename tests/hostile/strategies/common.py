@@ -65,6 +65,9 @@ def weighted(*choices: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[
     return pick()
 
 
+# True about once in ten draws; False (keep the valid form) is the simplest, as shrinking wants.
+RARELY = st.sampled_from([False] * 9 + [True])
+
 # Built once: building strategies inside every draw costs more than the requests themselves.
 TEXT = texts()
 SHORT_TEXT = texts(12)

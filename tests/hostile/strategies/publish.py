@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from .common import (
     JSON,
+    RARELY,
     SCALAR,
     SHORT_TEXT,
     SMALL_JSON,
@@ -130,7 +131,7 @@ def structured_events(target: Target) -> st.SearchStrategy[dict[str, Any]]:
         if which in ("data_base64", "both"):
             raw = json.dumps(data).encode("utf-8", "surrogatepass")
             attrs["data_base64"] = draw(st.one_of(st.just(base64.b64encode(raw).decode()), SCALAR))
-        for _ in range(draw(st.integers(0, 2))):
+        while draw(RARELY):
             attrs[draw(EXTENSION_NAMES)] = draw(SCALAR)
         return {name: value for name, value in attrs.items() if value is not MISSING}
 

@@ -14,7 +14,17 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from .common import JSON, SCALAR, SMALL_JSON, TEXT, authorizations, json_bytes, raw_bodies, weighted
+from .common import (
+    JSON,
+    RARELY,
+    SCALAR,
+    SMALL_JSON,
+    TEXT,
+    authorizations,
+    json_bytes,
+    raw_bodies,
+    weighted,
+)
 from .publish import TIMES, ZONES, HttpRequest, encode
 
 
@@ -87,10 +97,10 @@ def pull_requests(target: PullTarget) -> st.SearchStrategy[HttpRequest]:
             return draw(json_bytes(draw(JSON)))
         if shape == "raw":
             return draw(raw_bodies())
-        for _ in range(draw(st.integers(0, 1))):
+        if draw(RARELY):
             doc[draw(TEXT)] = draw(SMALL_JSON)
         for name in list(doc):
-            if draw(st.integers(0, 9)) == 0:
+            if draw(RARELY):
                 del doc[name]
         return draw(json_bytes(doc))
 
@@ -112,7 +122,7 @@ def pull_requests(target: PullTarget) -> st.SearchStrategy[HttpRequest]:
         sid = encode(draw(ids))
         if operation == "fetch":
             query = {"session": draw(SESSIONS), "max": draw(MAX), "wait": draw(WAIT)}
-            query = {k: v for k, v in query.items() if draw(st.integers(0, 9)) > 0}
+            query = {k: v for k, v in query.items() if not draw(RARELY)}
             path = f"/subscriptions/{sid}/events"
             if query:
                 path += "?" + "&".join(f"{k}={encode(v)}" for k, v in query.items())
