@@ -44,6 +44,18 @@ async def test_a_refused_dry_run_lists_nothing_as_created(client: httpx.AsyncCli
     assert all(r["created"] is False for r in dry.json()["registrations"])
 
 
+@pytest.mark.parametrize("escape", ["\\ud800", "\\0"])
+async def test_text_no_database_can_hold_is_refused(client: httpx.AsyncClient, escape: str) -> None:
+    # A YAML escape gave a lone surrogate (or NUL) the registry could not store: a 500 (found
+    # by tests/hostile).
+    doc = INVENTORY_YAML.replace(
+        "description: Stock was reserved for an order.", f'description: "{escape} reserved"'
+    )
+    posted = await client.post("/api/registry/contracts", content=doc)
+    assert posted.status_code == 422, posted.text
+    assert [p["rule"] for p in posted.json()["problems"]] == ["yaml-text"]
+
+
 async def test_deprecation_is_undone_and_announced(
     client: httpx.AsyncClient, registry: Registry
 ) -> None:

@@ -75,6 +75,16 @@ def test_duplicate_and_non_string_keys(tmp_path: Path) -> None:
     assert "not a string" in one(problems, "yaml-key").message
 
 
+def test_text_utf8_cannot_carry_is_refused(tmp_path: Path) -> None:
+    text = 'asyncapi: 3.0.0\ninfo:\n  title: "a\\ud800"\n  version: "\\0"\n'
+    write(tmp_path, "esc.yaml", text)
+    problems = [p for p in problems_of(tmp_path) if p.rule == "yaml-text"]
+    assert [p.message for p in problems] == [
+        "line 3: text contains a lone UTF-16 surrogate (not valid Unicode)",
+        "line 4: text contains a NUL character",
+    ]
+
+
 def test_asyncapi_structure_errors_point_into_the_document(tmp_path: Path) -> None:
     doc = document()
     doc["operations"]["send_thingHappened"]["action"] = "publish"

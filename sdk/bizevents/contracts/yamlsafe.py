@@ -80,7 +80,29 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any
     return result
 
 
+def _construct_str(loader: _Loader, node: yaml.ScalarNode) -> str:
+    """Escapes (`"\\ud800"`, `"\\0"`) can make strings no UTF-8 text or PostgreSQL column holds:
+    a lone UTF-16 surrogate or a NUL. Both are refused where they are written."""
+    value = str(loader.construct_scalar(node))
+    problem = None
+    if "\x00" in value:
+        problem = "a NUL character"
+    elif any("\ud800" <= c <= "\udfff" for c in value):
+        problem = "a lone UTF-16 surrogate (not valid Unicode)"
+    if problem is not None:
+        loader.problems.append(
+            Problem(
+                f"line {node.start_mark.line + 1}: text contains {problem}",
+                file=loader.file,
+                rule="yaml-text",
+            )
+        )
+        value = value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "?")
+    return value
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 
 class _Loader12(_Loader):
