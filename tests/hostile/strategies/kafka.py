@@ -56,15 +56,21 @@ HEADER_VALUES = weighted(
 
 
 def records(event_type: str, source: str) -> st.SearchStrategy[Record]:
-    def envelope(draw: st.DrawFn) -> Envelope:
+    def envelope(draw: st.DrawFn, mode: Mode) -> Envelope:
         data = draw(weighted((4, VALID_DATA), (1, HOSTILE_DATA)))
+        # Binary mode carries the data as is (JSON escapes of lone surrogates included);
+        # structured mode re-encodes it as UTF-8 text, which cannot hold them.
+        text = json.dumps(data, ensure_ascii=mode is Mode.BINARY)
         return Envelope(
             id=str(draw(st.uuids())),
             type=event_type,
             source=source,
             time=datetime.now(UTC),
-            data=json.dumps(data).encode("utf-8", "surrogatepass"),
-            partitionkey=str(data.get("order_id")) if isinstance(data, dict) else None,
+            data=text.encode("utf-8", "replace"),
+            # The key travels as a UTF-8 header: the client cannot send lone surrogates.
+            partitionkey=str(data.get("order_id")).encode("utf-8", "replace").decode()
+            if isinstance(data, dict)
+            else None,
         )
 
     bends = st.sampled_from(["none"] * 6 + [
@@ -75,7 +81,7 @@ def records(event_type: str, source: str) -> st.SearchStrategy[Record]:
     @st.composite
     def record(draw: st.DrawFn) -> Record:
         mode = draw(st.sampled_from([Mode.BINARY, Mode.BINARY, Mode.STRUCTURED]))
-        key, value, headers = to_kafka(envelope(draw), mode)
+        key, value, headers = to_kafka(envelope(draw, mode), mode)
         record_value: bytes | None = value
         headers = list(headers)
         if mode is Mode.STRUCTURED and draw(RARELY):  # bend an attribute inside the JSON
