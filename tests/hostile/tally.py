@@ -26,6 +26,11 @@ def examples() -> int:
     return int(os.environ.get("BIZEVENTS_HOSTILE_EXAMPLES", DEFAULT_EXAMPLES))
 
 
+def timeout() -> float:
+    """pytest-timeout for one entry point: generous per example, for a loaded machine."""
+    return 120 + 1.5 * examples()
+
+
 def hostile_settings(max_examples: int | None = None) -> settings:
     """Reproducible (derandomized, no example database), no deadline: the server is real."""
     return settings(

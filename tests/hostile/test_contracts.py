@@ -24,9 +24,9 @@ from .conftest import Broker
 from .strategies.common import weighted
 from .strategies.contracts import documents
 from .strategies.publish import HttpRequest
-from .tally import hostile_settings
+from .tally import hostile_settings, timeout
 
-pytestmark = [pytest.mark.services, pytest.mark.hostile]
+pytestmark = [pytest.mark.services, pytest.mark.hostile, pytest.mark.timeout(timeout())]
 
 
 @pytest.fixture(scope="module")

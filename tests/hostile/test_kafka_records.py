@@ -31,9 +31,9 @@ from bizevents.worker import Context, DeadLetterRecord, Router, Worker, WorkerSe
 from . import tally
 from .conftest import CONTRACT
 from .strategies.kafka import Record, records, sentinel
-from .tally import examples, hostile_settings
+from .tally import examples, hostile_settings, timeout
 
-pytestmark = [pytest.mark.services, pytest.mark.hostile, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.services, pytest.mark.hostile, pytest.mark.timeout(timeout())]
 ENTRY = "kafka records"
 
 

@@ -22,9 +22,9 @@ from .checks import Judge, odata_outcome, problem_outcome
 from .conftest import Broker
 from .strategies.odata import ODataTarget, creates, queries
 from .strategies.publish import HttpRequest
-from .tally import hostile_settings
+from .tally import hostile_settings, timeout
 
-pytestmark = [pytest.mark.services, pytest.mark.hostile]
+pytestmark = [pytest.mark.services, pytest.mark.hostile, pytest.mark.timeout(timeout())]
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

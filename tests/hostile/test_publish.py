@@ -15,9 +15,9 @@ from hypothesis import given
 from .checks import Judge, published, rest_outcome
 from .conftest import Broker
 from .strategies.publish import HttpRequest, Target, requests_of
-from .tally import hostile_settings
+from .tally import hostile_settings, timeout
 
-pytestmark = [pytest.mark.services, pytest.mark.hostile]
+pytestmark = [pytest.mark.services, pytest.mark.hostile, pytest.mark.timeout(timeout())]
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ from .checks import Judge, rest_outcome
 from .conftest import Broker
 from .strategies.publish import HttpRequest
 from .strategies.pull import PullTarget, pull_requests
-from .tally import hostile_settings
+from .tally import hostile_settings, timeout
 
-pytestmark = [pytest.mark.services, pytest.mark.hostile]
+pytestmark = [pytest.mark.services, pytest.mark.hostile, pytest.mark.timeout(timeout())]
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ from .checks import Judge
 from .conftest import Broker
 from .strategies.publish import HttpRequest
 from .strategies.soap import NS, SOAP_ENV, SoapTarget, envelopes
-from .tally import hostile_settings
+from .tally import hostile_settings, timeout
 from .test_pull import subscribe
 
-pytestmark = [pytest.mark.services, pytest.mark.hostile]
+pytestmark = [pytest.mark.services, pytest.mark.hostile, pytest.mark.timeout(timeout())]
 CLIENT_FAULTS = {"soap:Client", "soap:VersionMismatch", "soap:MustUnderstand"}
 
 
