@@ -19,6 +19,7 @@ from .worker_helpers import Kafka, envelope, running, wait_until
 pytestmark = pytest.mark.services
 
 PLACED = "com.acme.orders.OrderPlaced.v1"
+GOOD = {"order_id": "o1", "customer_id": "c1", "total": 10, "currency": "EUR"}
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 
@@ -103,3 +104,29 @@ async def test_poison_is_dead_lettered_with_the_reason(
     # The hook got the same letters.
     assert {s.key for s in sunk} == set(by_key)
     assert next(s for s in sunk if s.key == b"junk").value == b"\xff\xfe not json"
+
+
+async def test_a_reason_utf8_cannot_carry_is_escaped_not_fatal(
+    kafka: Kafka, group: str, fast_settings: Callable[..., WorkerSettings]
+) -> None:
+    # The error quoted a lone surrogate from the record (a JSON escape): encoding the reason
+    # header failed and the record was never dead-lettered (found by tests/hostile).
+    topic = await kafka.new_type("Orders")
+    router = Router()
+    handled: list[str] = []
+
+    @router.subscriber(PLACED, group=group)
+    async def on_placed(event: dict[str, Any], ctx: Context) -> None:
+        handled.append(event["order_id"])
+
+    structured = [("content-type", b"application/cloudevents+json")]
+    await kafka.send_raw(topic, b"k", b'{"\\udfff": true}', structured)
+    await kafka.send(topic, [envelope(PLACED, GOOD, key="k")])
+    worker = Worker(Holder(router, OwnTopics({PLACED: topic})), fast_settings())
+    async with running(worker):
+        (letter,) = await kafka.read(topics.dead_letter_topic(group), 1)
+        await wait_until(lambda: handled == ["o1"])
+    headers = dict(letter.headers)
+    assert headers["bizevents_error_type"].endswith(b"EnvelopeError")
+    assert b"\\udfff" in headers["bizevents_error"]
+    assert letter.value == b'{"\\udfff": true}'

@@ -38,6 +38,12 @@ MAX_STACK = 2048
 MAX_ERROR = 4096
 
 
+def utf8(text: str) -> bytes:
+    """Header bytes for text that may hold what UTF-8 cannot (a lone surrogate from a hostile
+    record, quoted in an error message): escaped, never an exception on the dead-letter path."""
+    return text.encode("utf-8", "backslashreplace")
+
+
 def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -50,11 +56,7 @@ def short_stack(exc: BaseException | None) -> str:
     lines = [f"{f.filename}:{f.lineno} in {f.name}" for f in frames]
     lines.append(f"{type(exc).__name__}: {exc}")
     text = "\n".join(lines)
-    return (
-        text
-        if len(text.encode()) <= MAX_STACK
-        else text.encode()[-MAX_STACK:].decode(errors="ignore")
-    )
+    return text if len(utf8(text)) <= MAX_STACK else utf8(text)[-MAX_STACK:].decode(errors="ignore")
 
 
 def original_headers(headers: Sequence[tuple[str, bytes]]) -> Headers:
@@ -130,14 +132,14 @@ class DeadLetter:
 
     def failure_headers(self) -> Headers:
         return [
-            (H_ERROR, self.error.encode()[:MAX_ERROR]),
-            (H_ERROR_TYPE, self.error_type.encode()),
-            (H_STACK, self.stack.encode()[:MAX_STACK]),
+            (H_ERROR, utf8(self.error)[:MAX_ERROR]),
+            (H_ERROR_TYPE, utf8(self.error_type)),
+            (H_STACK, utf8(self.stack)[:MAX_STACK]),
             (H_ATTEMPTS, str(self.attempts).encode()),
             (H_FIRST, format_time(self.first_failure).encode()),
             (H_LAST, format_time(self.last_failure).encode()),
-            (H_GROUP, self.group.encode()),
-            (H_TOPIC, self.original_topic.encode()),
+            (H_GROUP, utf8(self.group)),
+            (H_TOPIC, utf8(self.original_topic)),
             (H_PARTITION, str(self.original_partition).encode()),
             (H_OFFSET, str(self.original_offset).encode()),
         ]
