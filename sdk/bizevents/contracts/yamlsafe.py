@@ -87,8 +87,11 @@ def _construct_str(loader: _Loader, node: yaml.ScalarNode) -> str:
     problem = None
     if "\x00" in value:
         problem = "a NUL character"
-    elif any("\ud800" <= c <= "\udfff" for c in value):
-        problem = "a lone UTF-16 surrogate (not valid Unicode)"
+    elif not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "a lone UTF-16 surrogate (not valid Unicode)"
     if problem is not None:
         loader.problems.append(
             Problem(
