@@ -27,6 +27,8 @@ def parse(body: bytes, max_depth: int = MAX_DEPTH) -> Element:
         ) from None
     except ET.ParseError as exc:
         raise UnsafeXml(f"not well-formed XML: {exc}") from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise UnsafeXml(f"not readable XML: {exc}") from None
     _check_depth(root, max_depth)
     return root
 
