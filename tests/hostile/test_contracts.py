@@ -60,7 +60,10 @@ def registry_outcome(response: httpx.Response) -> str:
     body = response.json()
     if response.is_success:
         return str(response.status_code)
-    assert isinstance(body["error"], str) and body["error"].strip(), body
+    if "error" not in body:  # a refused dry run answers its plan, the problems included
+        assert "dry_run" in str(response.request.url) and body["problems"], body
+    else:
+        assert isinstance(body["error"], str) and body["error"].strip(), body
     assert isinstance(body["problems"], list), body
     rule = body["problems"][0].get("rule", "") if body["problems"] else ""
     return f"{response.status_code} {rule}".strip()
