@@ -40,3 +40,10 @@ async def stop_process(process: asyncio.subprocess.Process) -> None:
     except TimeoutError:
         process.kill()
         await asyncio.wait_for(process.wait(), 10)
+
+
+def host_port(address: str) -> tuple[str, int]:
+    """(host, port) of `host:port` or of a URL such as postgresql://user@host:port/db."""
+    netloc = address.split("://", 1)[-1].split("@", 1)[-1].split("/", 1)[0]
+    host, port = netloc.rsplit(":", 1)
+    return host, int(port)

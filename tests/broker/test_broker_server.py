@@ -15,7 +15,7 @@ import pytest
 
 from bizevents.contracts import load_contracts
 from bizevents.contracts.registry import Registry
-from servers import free_port, stop_process, wait_healthy
+from servers import free_port, host_port, stop_process, wait_healthy
 from worker.tcp_proxy import CuttableProxy
 
 from .conftest import BIZEVENTS, CONTRACTS, HOSTILE, INVENTORY_YAML, Server
@@ -185,8 +185,8 @@ async def test_serve_refuses_to_start_with_incompatible_contracts(
 async def test_serve_waits_for_a_database_that_is_not_up_yet(
     services: Any, db_schema: str, tmp_path: Path
 ) -> None:
-    host, port = services.database_url.split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    proxy = await CuttableProxy(host, int(port)).start()
+    host, port = host_port(services.database_url)
+    proxy = await CuttableProxy(host, port).start()
     proxy.cut()  # PostgreSQL still starting, as far as the broker can tell
     url = f"http://127.0.0.1:{free_port()}"
     log = tmp_path / "broker.log"

@@ -13,7 +13,7 @@ import pytest
 from bizevents.errors import ServiceUnavailableError
 from bizevents.logging import configure_logging
 from bizevents.worker import Context, Router, Worker, WorkerSettings
-from servers import free_port
+from servers import free_port, host_port
 
 from .tcp_proxy import CuttableProxy
 from .worker_helpers import Kafka, envelope, running, spawn_worker, wait_until
@@ -29,9 +29,9 @@ async def test_a_worker_waits_for_the_database_then_kafka_and_then_handles(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging("INFO")
-    pg_host, pg_port = _host_port(services.database_url.split("@", 1)[1].split("/", 1)[0])
+    pg_host, pg_port = host_port(services.database_url)
     database = await CuttableProxy(pg_host, pg_port).start()
-    broker = await CuttableProxy(*_host_port(services.kafka_bootstrap)).start()
+    broker = await CuttableProxy(*host_port(services.kafka_bootstrap)).start()
     database.cut()
     broker.cut()
     etype = await kafka.new_type()
@@ -114,11 +114,6 @@ async def test_the_cli_exits_with_one_line_when_kafka_never_answers(
     assert proc.returncode == 2, text
     assert "error: Kafka did not answer within 1s of start" in text
     assert "Traceback" not in text
-
-
-def _host_port(address: str) -> tuple[str, int]:
-    host, port = address.rsplit(":", 1)
-    return host, int(port)
 
 
 def _read(capsys: pytest.CaptureFixture[str]) -> str:
