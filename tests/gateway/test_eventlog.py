@@ -81,7 +81,8 @@ async def test_a_kafka_outage_is_told_once_and_leaks_no_consumer(
         feeder.stop()
         await asyncio.wait_for(task, 30)
     gc.collect()  # an unclosed consumer is reported when it is collected
+    # At least two failed starts in 5 s (2 s apart); whether the later ones show as debug lines
+    # depends on the log level an earlier test set, the single warning does not.
     retries = [e for e in said if e["event"] == "eventlog.feeder_retry"]
-    assert len(retries) >= 2
-    assert [e["log_level"] for e in retries][:2] == ["warning", "debug"]
+    assert [e["log_level"] for e in retries if e["log_level"] != "debug"] == ["warning"]
     assert not [r for r in caplog.records if "Unclosed AIOKafkaConsumer" in r.getMessage()]
