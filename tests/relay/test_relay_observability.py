@@ -61,6 +61,8 @@ def relay_process(services, db_url, db_schema, tmp_path):  # type: ignore[no-unt
 
 async def query(client: httpx.AsyncClient, url: str, promql: str) -> float | None:
     resp = await client.get(f"{url}/api/v1/query", params={"query": promql})
+    if resp.status_code == 503:  # Prometheus answers before its storage is ready
+        return None
     result = resp.json()["data"]["result"]
     return float(result[0]["value"][1]) if result else None
 
