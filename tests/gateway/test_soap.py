@@ -159,6 +159,9 @@ async def test_hostile_and_bad_envelopes_are_faults_and_write_nothing(env: Env) 
         (envelope(f"<b:PublishEvent><b:Type>{placed}</b:Type><b:Payload>not json"
                   "</b:Payload></b:PublishEvent>"), "soap:Client", "bad-request", "JSON"),
         (envelope(publish_op(env, amount="lots")), "soap:Client", "payload-invalid", ""),
+        # The key comes from order_id; PostgreSQL cannot store NUL in text: this was a 500.
+        (envelope(publish_op(env, order_id="a\u0000b")), "soap:Client", "payload-invalid",
+         "NUL"),
         (envelope(publish_op(env, extra="<b:Id>not-a-uuid</b:Id>")), "soap:Client",
          "invalid-cloudevent", ""),
         (envelope("<b:PublishEvents></b:PublishEvents>"), "soap:Client", "bad-request",

@@ -148,3 +148,15 @@ async def test_a_generated_model_carries_its_event_type(
     with pytest.raises(PublishError, match="does not say its event type"):
         async with db.transaction():
             await orders.publish(db, object())  # type: ignore[arg-type]
+
+
+async def test_a_key_or_subject_postgresql_cannot_store_is_refused_before_any_write(
+    orders: Events, db: asyncpg.Connection, db_schema: str
+) -> None:
+    async with db.transaction():
+        with pytest.raises(PublishError, match="key contains a NUL character"):
+            await orders.publish(db, PLACED, {**GOOD, "order_id": "o\x001"})  # key: order_id
+        with pytest.raises(PublishError, match="subject contains a lone UTF-16 surrogate"):
+            await orders.publish(db, PLACED, GOOD, subject="s\ud800")
+        await orders.publish(db, PLACED, GOOD)  # the transaction is still usable
+    assert await _state(db, db_schema) == ([], ["o-1"])
