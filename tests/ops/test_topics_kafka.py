@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -111,6 +112,19 @@ def in_cluster(services: Any, prefix: str) -> dict[str, Any]:
     return in_thread(asyncio.run, read())
 
 
+def in_cluster_once(
+    services: Any, prefix: str, settled: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The cluster's topics once `settled` holds (at most 30 s): Kafka answers an alter or a
+    delete once its controller has it, and the broker we ask may show it a moment later."""
+    deadline = time.monotonic() + 30
+    while True:
+        topics = in_cluster(services, prefix)
+        if settled(topics) or time.monotonic() > deadline:
+            return topics
+        time.sleep(0.2)
+
+
 def set_config(services: Any, name: str, config: dict[str, str]) -> None:
     async def alter() -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=services.kafka_bootstrap)
@@ -207,7 +221,7 @@ async def test_apply_then_change_the_contracts(
 
     kept = cli(services, tmp_path, "apply", str(folder), *app, "--yes", env=env)
     assert kept.exit_code == 0, kept.output
-    topics = in_cluster(services, run)
+    topics = in_cluster_once(services, run, lambda t: t[a][1] != str(86_400_000))
     assert topics[a][:2] == (6, str(2 * 86_400_000))
     assert topics[a][2].get("max.message.bytes") == "500000"
     assert c in topics  # not deleted without --allow-delete
@@ -216,7 +230,7 @@ async def test_apply_then_change_the_contracts(
         services, tmp_path, "apply", str(folder), *app, "--yes", "--allow-delete", env=env
     )
     assert deleted.exit_code == 0, deleted.output
-    topics = in_cluster(services, run)
+    topics = in_cluster_once(services, run, lambda t: c not in t)
     assert c not in topics and a in topics and foreign in topics
 
 
