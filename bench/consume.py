@@ -1,6 +1,7 @@
 """Consumer benchmark: one pre-filled topic drained by raw aiokafka, FastStream and our worker.
 
     .venv/bin/python bench/consume.py [--events 200000] [--partitions 3] [--cap 40] [--only a,b]
+                                      [--same-process]
 
 Needs `bizevents dev up`. Prints a table and writes bench/results/consume.json.
 
@@ -38,7 +39,8 @@ Rate = messages / (time of the last message - time the consumer was started), gr
 included for everyone. Our worker's group topics (retry, replay, dead letters) are created before
 its clock starts, as the source topic is for everyone: a deployed group has them already.
 A contender still running after --cap seconds is stopped and its rate is computed over what it
-drained.
+drained. Each contender runs in a fresh Python process (--same-process: all in this one; in runs
+under load the contender after a FastStream one was then up to 2x slower).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -390,8 +393,8 @@ CONTENDERS: list[tuple[str, Contender, str | None]] = [
     ("ours no-op tuned", ours(max_pending_per_partition=20_000), "raw + decode"),
     ("ours contracts", ours(contracts=True), "raw + validate"),
     ("ours inbox", ours(inbox=True), "raw + inbox"),
-    # Last: in five runs under load the contender right after a FastStream one was up to 2x
-    # slower than the same code later in the run (cause not established).
+    # Last: with --same-process, the contender right after a FastStream one was up to 2x slower
+    # than the same code later in the run (cause not established).
     ("faststream ack", faststream_ack, None),
     ("faststream batch", faststream_batch, None),
 ]
@@ -421,11 +424,45 @@ async def main(args: argparse.Namespace) -> None:
         results = []
         for name, contender, _ in CONTENDERS:
             if only is None or name in only:
-                results.append(await measure(name, contender, bench, args.events, args.cap))
+                if args.same_process:
+                    results.append(await measure(name, contender, bench, args.events, args.cap))
+                else:
+                    results.append(await measure_apart(name, bench, args))
     finally:
         await cleanup(bootstrap, [topic])
         await drop_schema(bench)
     report(results, args, fill_rate, load)
+
+
+async def measure_apart(name: str, bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    """One contender in a fresh Python process: what ran before (its garbage, its threads, a
+    FastStream broker's leftovers) cannot slow it down."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--measure", name, "--topic", bench.topic,
+        "--schema", bench.schema, "--events", str(args.events),
+        "--partitions", str(args.partitions), "--cap", str(args.cap),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    lines = out.decode().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{name}: the measuring process exited with {proc.returncode}")
+    print("\n".join(lines[:-1]), flush=True)
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+async def measure_one(args: argparse.Namespace) -> None:
+    """The child of measure_apart: one contender on the parent's filled topic, its result as
+    the last line (JSON)."""
+    configure_logging("WARNING")
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    settings = ConnectionSettings()
+    bench = Bench(settings.kafka_bootstrap, settings.database_url, args.topic, args.partitions)
+    bench.schema = args.schema
+    contender = {name: c for name, c, _ in CONTENDERS}[args.measure]
+    result = await measure(args.measure, contender, bench, args.events, args.cap)
+    print(json.dumps(result), flush=True)
 
 
 async def drop_schema(bench: Bench) -> None:
@@ -499,4 +536,13 @@ if __name__ == "__main__":
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--cap", type=float, default=40.0, help="seconds per contender at most")
     parser.add_argument("--only", default="", help="comma-separated contender names")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument(
+        "--same-process", action="store_true",
+        help="run every contender in this process (default: each in a fresh one)",
+    )  # fmt: skip
+    # Internal: measure_apart's child.
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--topic", help=argparse.SUPPRESS)
+    parser.add_argument("--schema", help=argparse.SUPPRESS)
+    parsed = parser.parse_args()
+    asyncio.run(measure_one(parsed) if parsed.measure else main(parsed))
