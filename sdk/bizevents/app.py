@@ -19,7 +19,7 @@ import pydantic
 import pydantic_core
 
 from .deprecation import warn_if_deprecated
-from .envelope import Envelope, Mode, new_event_id, validate_extensions
+from .envelope import Envelope, Mode, new_event_id, text_problem, validate_extensions
 from .errors import PermissionDeniedError, PublishError
 from .mesh import Naming, to_wire
 from .outbox import OutboxWriter, OutgoingEvent, migrate_outbox
@@ -81,7 +81,7 @@ def build_event(
         if key is None:
             key = contract.key_of(payload)
     for what, value in (("key", key), ("subject", subject)):
-        if value is not None and (problem := _text_problem(str(value))):
+        if value is not None and (problem := text_problem(str(value))):
             # Both travel as Kafka header/key text and sit in the outbox's text columns.
             raise PublishError(f"{event_type}: the event {what} {problem}")
     body = pydantic_core.to_json(payload)
@@ -110,16 +110,6 @@ def build_event(
     if contract is None:
         return OutgoingEvent(naming.scoped(event_topic(event_type)), envelope)
     return OutgoingEvent(naming.topic_of(contract), to_wire(envelope, contract, app))
-
-
-def _text_problem(value: str) -> str | None:
-    if "\x00" in value:
-        return "contains a NUL character, which PostgreSQL cannot store as text"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "contains a lone UTF-16 surrogate (not valid Unicode)"
-    return None
 
 
 def _type_and_data(event: Any, data: Any) -> tuple[str, Any]:

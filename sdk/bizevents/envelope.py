@@ -128,6 +128,17 @@ class Envelope:
         return attrs
 
 
+def text_problem(value: str) -> str | None:
+    """Why `value` cannot be stored as PostgreSQL text (NUL, lone UTF-16 surrogates), or None."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone UTF-16 surrogate (not valid Unicode)"
+    return None
+
+
 def validate_extensions(extensions: Mapping[str, str]) -> None:
     for name, value in extensions.items():
         if not _EXTENSION_NAME.match(name) or name in _CORE or name == PARTITIONKEY:

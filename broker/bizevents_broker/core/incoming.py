@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bizevents.envelope import text_problem
+
 from .errors import ErrorKind, GatewayError, ProblemDetail
 
 SPECVERSION = "1.0"
@@ -40,17 +42,6 @@ class IncomingEvent:
     key: str | None = None  # the `partitionkey` extension
     extensions: Mapping[str, str] = field(default_factory=dict)
     pointer: str = ""  # where this event sits in the request ("" or "/3" in a batch)
-
-
-def text_problem(value: str) -> str | None:
-    """Why `value` cannot be stored as PostgreSQL text (NUL, lone UTF-16 surrogates), or None."""
-    if "\x00" in value:
-        return "contains a NUL character"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "contains a lone UTF-16 surrogate (not valid Unicode)"
-    return None
 
 
 def check_text(value: str, what: str, kind: ErrorKind = ErrorKind.BAD_REQUEST) -> str:

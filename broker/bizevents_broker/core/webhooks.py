@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bizevents.contracts import ContractSet
+from bizevents.envelope import text_problem
 from bizevents.webhooks import (
     AddressPolicy,
     UnsafeTargetError,
@@ -18,7 +19,6 @@ from bizevents.webhooks import (
 )
 
 from .errors import ErrorKind, GatewayError, ProblemDetail
-from .incoming import text_problem
 from .permissions import Action, allowed
 from .subscriptions import Subscription
 

@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bizevents.envelope import text_problem
+
 from ..core import Gateway, GatewayError, Idempotency, IncomingEvent, Principal
 from ..core.errors import ErrorKind
 from ..core.incoming import (
@@ -29,7 +31,6 @@ from ..core.incoming import (
     invalid,
     is_json_type,
     split_attributes,
-    text_problem,
 )
 from ..core.store import parse_grant
 from .problems import problem_response
