@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from faststream import BaseMiddleware
 
+from .deadletter import DeadLetterRecord
 from .envelope import Envelope, from_kafka, to_kafka
 from .errors import (
     EnvelopeError,
@@ -54,7 +55,6 @@ from .logging import get_logger
 from .mesh import Inbound
 from .settings import ConnectionSettings
 from .topics import dead_letter_topic, event_topic
-from .worker.deadletter import DeadLetter, original_headers
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
@@ -130,7 +130,7 @@ class CloudEvents:
 
     async def dead_letter(self, record: Any, exc: BaseException) -> None:
         now = datetime.now(UTC)
-        letter = DeadLetter(
+        letter = DeadLetterRecord.build(
             group=self.group_id,
             error=f"{type(exc).__name__}: {exc}",
             error_type=type(exc).__name__,
@@ -143,7 +143,7 @@ class CloudEvents:
             original_offset=record.offset,
             key=record.key,
             value=record.value,
-            headers=original_headers(record.headers),
+            headers=record.headers,
         )
         if self._producer is None:
             await ensure_topics(self.kafka, [self.dead_letter_topic])

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from bizevents.deadletter import DeadLetterRecord
 from bizevents.dlq import DeadLetterStore
 from bizevents.envelope import Envelope, new_event_id, to_kafka
-from bizevents.worker.deadletter import DeadLetter
 
 BASE = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -35,8 +35,8 @@ def letter(
     minutes: int = 0,
     key: str | None = None,
     value: bytes | None = None,
-) -> DeadLetter:
-    """A worker DeadLetter of a real binary-mode CloudEvent (or of `value` as given: poison)."""
+) -> DeadLetterRecord:
+    """A dead letter of a real binary-mode CloudEvent (or of `value` as given: poison)."""
     env = Envelope(
         id=new_event_id(),
         type=event_type,
@@ -46,7 +46,7 @@ def letter(
         partitionkey=key or f"o-{n}",
     )
     k, v, headers = to_kafka(env)
-    return DeadLetter(
+    return DeadLetterRecord.build(
         group=group,
         error=error,
         error_type=error_type,

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from typer.testing import CliRunner
 
 from bizevents.cli import app
-from bizevents.dlq import DeadLetterFilter, Status, from_dead_letter
+from bizevents.dlq import DeadLetterFilter, Status
 from bizevents.envelope import Envelope, new_event_id, to_kafka
 from bizevents.topics import replay_topic
 
@@ -43,9 +43,9 @@ async def run(*args: str, code: int = 0) -> str:
 async def test_list_show_and_filters(env, store):  # type: ignore[no-untyped-def]
     await store.add_many(
         [
-            from_dead_letter(letter(1, group="billing", error="SAP timeout")),
-            from_dead_letter(letter(2, group="shipping", minutes=90)),
-            from_dead_letter(letter(3, group="shipping", minutes=95, value=b"junk")),
+            letter(1, group="billing", error="SAP timeout"),
+            letter(2, group="shipping", minutes=90),
+            letter(3, group="shipping", minutes=95, value=b"junk"),
         ]
     )
     listed = json.loads(await run("dlq", "list", "--json"))
@@ -77,7 +77,7 @@ async def test_list_show_and_filters(env, store):  # type: ignore[no-untyped-def
 
 
 async def test_purge_needs_a_filter_and_confirmation(env, store):  # type: ignore[no-untyped-def]
-    await store.add_many([from_dead_letter(letter(n, group="g")) for n in range(4)])
+    await store.add_many([letter(n, group="g") for n in range(4)])
     assert "no filter given" in await run("dlq", "purge", "--yes", code=1)
     assert "4 dead letter(s) match; nothing purged" in await run(
         "dlq", "purge", "--group", "g", code=2
@@ -91,7 +91,7 @@ async def test_purge_needs_a_filter_and_confirmation(env, store):  # type: ignor
 
 async def test_dlq_replay_command(env, store):  # type: ignore[no-untyped-def]
     group = f"g-{uuid.uuid4().hex[:8]}"
-    await store.add_many([from_dead_letter(letter(n, group=group)) for n in range(3)])
+    await store.add_many([letter(n, group=group) for n in range(3)])
     out = json.loads(await run("dlq", "replay", "--group", group, "--limit", "2", "--json"))
     assert out == {"replayed": 2, "skipped": 0, "not_dead": 0}
     assert await store.count(DeadLetterFilter(groups=(group,), statuses=(Status.REPLAYED,))) == 2
@@ -176,7 +176,7 @@ async def test_messages_say_what_to_do(env, store):  # type: ignore[no-untyped-d
     empty = await asyncio.to_thread(runner.invoke, app, ["dlq", "list", "--group", group])
     assert empty.exit_code == 0
     assert "bizevents dlq ingest" in empty.output and "bizevents.dlq.<group>" in empty.output
-    await store.add_many([from_dead_letter(letter(1, group=group, minutes=30))])
+    await store.add_many([letter(1, group=group, minutes=30)])
     # Durations as people write them (the letters' failures lie weeks back).
     assert (
         json.loads(await run("dlq", "list", "--group", group, "--since", "2hours", "--json"))[

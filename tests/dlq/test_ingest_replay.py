@@ -17,7 +17,6 @@ from bizevents.dlq import (
     DeadLetterSettings,
     Start,
     Status,
-    from_dead_letter,
     replay_dead_letters,
     replay_history,
 )
@@ -105,9 +104,9 @@ async def test_ingester_stores_each_dead_letter_once_across_duplicates_and_resta
 async def test_replay_sends_the_original_record_to_the_group_replay_topic(services, store):  # type: ignore[no-untyped-def]
     group = f"g-{uuid.uuid4().hex[:8]}"
     dls = [letter(n, group=group) for n in range(10)]
-    await store.add_many([from_dead_letter(dl) for dl in dls])
+    await store.add_many(dls)
     other = f"other-{uuid.uuid4().hex[:8]}"
-    await store.add(from_dead_letter(letter(50, group=other)))
+    await store.add(letter(50, group=other))
     skip_id = (await store.list(DeadLetterFilter(groups=(group,), limit=1))).items[0].id
     await store.purge(DeadLetterFilter(ids=(skip_id,)))  # purged: nothing left to send
 

@@ -13,7 +13,6 @@ from bizevents.dlq import (
     DeadLetterSettings,
     PostgresSink,
     Status,
-    from_dead_letter,
     store_sink,
 )
 from bizevents.dlq.schema import migrate
@@ -56,14 +55,10 @@ async def test_sink_stores_the_letter_once_even_when_dead_lettered_twice(store):
 async def test_filters_by_type_group_time_error_and_status(store):  # type: ignore[no-untyped-def]
     await store.add_many(
         [
-            from_dead_letter(letter(1, group="billing", minutes=0, error="timeout talking to SAP")),
-            from_dead_letter(letter(2, group="billing", minutes=10, error="100% broken")),
-            from_dead_letter(
-                letter(
-                    3, group="shipping", minutes=20, event_type="com.acme.orders.OrderShipped.v1"
-                )
-            ),
-            from_dead_letter(letter(4, group="shipping", minutes=30, value=b"poison")),
+            letter(1, group="billing", minutes=0, error="timeout talking to SAP"),
+            letter(2, group="billing", minutes=10, error="100% broken"),
+            letter(3, group="shipping", minutes=20, event_type="com.acme.orders.OrderShipped.v1"),
+            letter(4, group="shipping", minutes=30, value=b"poison"),
         ]
     )
 
@@ -90,7 +85,7 @@ async def test_filters_by_type_group_time_error_and_status(store):  # type: igno
 
 
 async def test_keyset_pagination_visits_every_letter_once_while_new_ones_arrive(store):  # type: ignore[no-untyped-def]
-    await store.add_many([from_dead_letter(letter(n)) for n in range(25)])
+    await store.add_many([letter(n) for n in range(25)])
     seen: list[int] = []
     f: DeadLetterFilter | None = DeadLetterFilter(limit=10)
     pages = 0
@@ -99,7 +94,7 @@ async def test_keyset_pagination_visits_every_letter_once_while_new_ones_arrive(
         seen += [i.original_offset for i in page.items]
         pages += 1
         if pages == 1:  # a newer letter must not shift the following pages
-            await store.add(from_dead_letter(letter(100)))
+            await store.add(letter(100))
         f = page.next
     assert pages == 3
     assert seen == list(range(24, -1, -1))
@@ -112,7 +107,7 @@ async def test_keyset_pagination_visits_every_letter_once_while_new_ones_arrive(
 
 
 async def test_a_replayed_letter_that_fails_again_updates_its_row(store):  # type: ignore[no-untyped-def]
-    letter_id, inserted = await store.add(from_dead_letter(letter(1)))
+    letter_id, inserted = await store.add(letter(1))
     assert inserted
     await store.mark_replayed([letter_id])
     again = letter(1)
@@ -123,9 +118,9 @@ async def test_a_replayed_letter_that_fails_again_updates_its_row(store):  # typ
         original_offset=0,
         error="still broken",
         last_failure=BASE + timedelta(hours=1),
-        headers=[*again.headers, ("bizevents_replay_id", str(letter_id).encode())],
+        replay_of=letter_id,
     )
-    assert await store.add(from_dead_letter(again)) == (letter_id, False)
+    assert await store.add(again) == (letter_id, False)
     row = await store.get(letter_id)
     assert row.status is Status.DEAD and row.error == "still broken" and row.replay_count == 1
     assert row.last_failure == BASE + timedelta(hours=1)
@@ -134,15 +129,13 @@ async def test_a_replayed_letter_that_fails_again_updates_its_row(store):  # typ
 
 
 async def test_soft_purge_drops_bytes_and_blocks_resurrection_hard_purge_deletes(store):  # type: ignore[no-untyped-def]
-    await store.add_many(
-        [from_dead_letter(letter(n, group="g1" if n < 3 else "g2")) for n in range(5)]
-    )
+    await store.add_many([letter(n, group="g1" if n < 3 else "g2") for n in range(5)])
     assert await store.purge(DeadLetterFilter(groups=("g1",))) == 3
     assert await store.purge(DeadLetterFilter(groups=("g1",))) == 0  # already purged
     purged = (await store.list(DeadLetterFilter(statuses=(Status.PURGED,)))).items
     assert len(purged) == 3 and all(p.value is None and p.headers == [] for p in purged)
     # The ingester re-reading the dead-letter topic must not bring them back.
-    assert await store.add_many([from_dead_letter(letter(n, group="g1")) for n in range(3)]) == 0
+    assert await store.add_many([letter(n, group="g1") for n in range(3)]) == 0
     assert await store.count(DeadLetterFilter(statuses=(Status.DEAD,))) == 2
     assert await store.purge(DeadLetterFilter(groups=("g2",)), hard=True) == 2
     assert await store.count(DeadLetterFilter()) == 3
@@ -165,7 +158,7 @@ async def test_postgres_sink_connects_lazily_and_migrates(services, db_schema, d
 
 
 async def test_concurrent_stores_of_one_letter_keep_one_row(store):  # type: ignore[no-untyped-def]
-    record = from_dead_letter(letter(8))
+    record = letter(8)
     results = await asyncio.gather(*(store.add(record) for _ in range(12)))
     assert len({letter_id for letter_id, _ in results}) == 1
     assert sum(inserted for _, inserted in results) == 1

@@ -8,9 +8,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from bizevents.deadletter import header
 from bizevents.relay import Relay
 from bizevents.worker import Worker
-from bizevents.worker.deadletter import header
 
 
 async def wait_until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 60.0) -> None:

@@ -324,6 +324,7 @@ async def test_dlq_principal_ingests_and_replays_and_reads_nothing_else(
 
     import asyncpg
 
+    from bizevents.deadletter import DeadLetterRecord
     from bizevents.dlq import (
         DeadLetterFilter,
         DeadLetterIngester,
@@ -332,7 +333,6 @@ async def test_dlq_principal_ingests_and_replays_and_reads_nothing_else(
         replay_dead_letters,
     )
     from bizevents.topics import dead_letter_topic, replay_topic
-    from bizevents.worker.deadletter import DeadLetter
 
     orders, billing, dlq = names("orders"), names("billing"), names("dlq")
     event_type = f"com.acme.{orders.replace('-', '')}.OrderPlaced.v1"
@@ -341,7 +341,7 @@ async def test_dlq_principal_ingests_and_replays_and_reads_nothing_else(
     applied = await asyncio.to_thread(acl_apply, secure_kafka, folder, "--dlq", dlq)
     assert f"+ User:{dlq} ALLOW READ TOPIC bizevents.dlq.*" in applied
     now = datetime.now(UTC)
-    letter = DeadLetter(
+    letter = DeadLetterRecord.build(
         group=billing, error="boom", error_type="ValueError", stack="", attempts=3,
         first_failure=now, last_failure=now, original_topic=event_type, original_partition=0,
         original_offset=5, key=b"o-1", value=b'{"id": "o-1"}',

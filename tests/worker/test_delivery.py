@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from bizevents import topics
+from bizevents.deadletter import H_DUE
 from bizevents.envelope import to_kafka
 from bizevents.worker import (
     Context,
@@ -25,7 +26,6 @@ from bizevents.worker import (
     Worker,
     WorkerSettings,
 )
-from bizevents.worker.deadletter import H_DUE
 from bizevents.worker.metrics import HANDLED
 
 from .worker_helpers import Kafka, envelope, running, wait_until

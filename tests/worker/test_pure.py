@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from bizevents.errors import ConfigurationError
-from bizevents.worker import Context, RetryPolicy, Router, WorkerSettings
-from bizevents.worker.backoff import backoff_delay, delay_label
-from bizevents.worker.deadletter import (
+from bizevents.deadletter import (
     H_ATTEMPTS,
     H_DUE,
     H_FIRST,
     H_STAGE,
-    DeadLetter,
+    DeadLetterRecord,
     FailureState,
     original_headers,
     short_stack,
 )
+from bizevents.envelope import Envelope, to_kafka
+from bizevents.errors import ConfigurationError
+from bizevents.worker import Context, RetryPolicy, Router, WorkerSettings
+from bizevents.worker.backoff import backoff_delay, delay_label
 from bizevents.worker.offsets import OffsetTracker
 from bizevents.worker.ordering import Holds, KeyLanes
 from bizevents.worker.scheduler import Scheduler
@@ -265,7 +268,7 @@ class TestBackoff:
 class TestDeadLetterHeaders:
     def test_round_trip_and_original_headers_kept(self) -> None:
         first = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-        letter = DeadLetter(
+        letter = DeadLetterRecord.build(
             group="billing",
             error="boom",
             error_type="RuntimeError",
@@ -293,9 +296,34 @@ class TestDeadLetterHeaders:
             2,
             41,
         )
-        # The next hop starts from the original headers again: no duplicates pile up.
-        assert original_headers(headers) == letter.headers
+        # The next hop starts from the original headers again: no duplicates pile up; the replay
+        # marker travels along.
+        assert letter.headers == [("ce_id", b"1")] and letter.replay_of == 7
+        assert original_headers(headers) == [("ce_id", b"1"), ("bizevents_replay_id", b"7")]
+        again = DeadLetterRecord.build(**{**_record_fields(letter), "headers": headers})
+        assert again.record() == letter.record()
         assert {H_ATTEMPTS, H_FIRST, H_STAGE, H_DUE} <= set(names)
+
+    def test_a_letter_of_a_decoded_event_carries_its_attributes(self) -> None:
+        event = Envelope(id="e-1", type="com.acme.X.v1", source="/s", time=FIRST, data=b"{}")
+        key, value, headers = to_kafka(event)
+        now = datetime.now(UTC)
+        common: dict[str, Any] = {
+            "group": "g", "original_topic": "t", "original_partition": 0, "original_offset": 1,
+            "error": "e", "error_type": "E", "attempts": 1, "first_failure": now,
+            "last_failure": now, "key": key, "value": value, "headers": headers,
+        }  # fmt: skip
+        decoded = DeadLetterRecord.build(**common)
+        assert (decoded.event_id, decoded.event_type, decoded.event_source) == (
+            "e-1",
+            "com.acme.X.v1",
+            "/s",
+        )
+        # The worker hands over the envelope it decoded (and translated, on Mendix topics).
+        renamed = replace(event, type="com.acme.Y.v1")
+        assert DeadLetterRecord.build(**common, envelope=renamed).event_type == "com.acme.Y.v1"
+        poison = DeadLetterRecord.build(**{**common, "value": b"junk", "headers": []})
+        assert poison.event_id is None and poison.value == b"junk"
 
     def test_malformed_headers_fall_back_to_defaults(self) -> None:
         state = FailureState.from_headers([(H_ATTEMPTS, b"x"), (H_FIRST, b"yesterday")])
@@ -443,3 +471,12 @@ class TestCoPartitionedAssignment:
         assert plan["new"]["b"] == [0, 1]
         assert sorted(plan["new"].get("a", []) + plan["old"]["a"]) == [0, 1]
         assert co_partitioned({"a": 3}, {}) == {}
+
+
+FIRST = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _record_fields(letter: DeadLetterRecord) -> dict[str, Any]:
+    names = ("group", "original_topic", "original_partition", "original_offset", "error")
+    names += ("error_type", "stack", "attempts", "first_failure", "last_failure", "key", "value")
+    return {name: getattr(letter, name) for name in names}

@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from bizevents.dlq import StoredDeadLetter
+from bizevents.deadletter import StoredDeadLetter
 from bizevents.ops.overview import Overview
 
 from .svg import line_plot

@@ -1,13 +1,17 @@
-"""Dead letters: a queryable PostgreSQL store, an ingester for `bizevents.dlq.*`, replay, purge."""
+"""Dead letters: a queryable PostgreSQL store, an ingester for `bizevents.dlq.*`, replay, purge.
 
+The dead-letter model itself (`DeadLetterRecord`, `StoredDeadLetter`, `Status`) lives in
+`bizevents.deadletter`, shared with the worker that writes the letters and the broker's views.
+"""
+
+from ..deadletter import DeadLetterRecord, Status, StoredDeadLetter, from_kafka_record
 from .history import HistoryResult, Start, parse_start, replay_history
 from .ingest import DeadLetterIngester
-from .model import DeadLetterRecord, Status, from_dead_letter, from_kafka_record
 from .query import DeadLetterFilter
 from .replay import ReplayResult, replay_dead_letters
 from .settings import DeadLetterSettings
 from .sink import PostgresSink, store_sink
-from .store import DEFAULT_SCHEMA, DeadLetterStore, Page, StoredDeadLetter
+from .store import DEFAULT_SCHEMA, DeadLetterStore, Page
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -23,7 +27,6 @@ __all__ = [
     "Start",
     "Status",
     "StoredDeadLetter",
-    "from_dead_letter",
     "from_kafka_record",
     "parse_start",
     "replay_dead_letters",

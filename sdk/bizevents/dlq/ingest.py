@@ -13,9 +13,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
+from ..deadletter import DeadLetterRecord, from_kafka_record
 from ..errors import DeadLetterError
 from ..logging import get_logger
-from .model import DeadLetterRecord, from_kafka_record
 from .settings import DeadLetterSettings
 from .store import DeadLetterStore
 

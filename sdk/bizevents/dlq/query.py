@@ -6,8 +6,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from ..deadletter import Status
 from ..errors import DeadLetterError
-from .model import Status
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 10_000  # rows per `list` page; replays and purges page internally

@@ -10,10 +10,10 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 
+from ..deadletter import Status
 from ..logging import get_logger
 from ..topics import replay_topic
 from .kafka import ensure_topics, replay_producer
-from .model import H_REPLAY_ID, Status
 from .query import DeadLetterFilter
 from .settings import DeadLetterSettings
 from .store import DeadLetterStore
@@ -79,7 +79,8 @@ async def replay_dead_letters(
             if topic not in ensured:
                 await ensure_topics(settings, [topic])
                 ensured.add(topic)
-            headers = [*letter.headers, (H_REPLAY_ID, str(letter.id).encode())]
+            # The marker: if it fails again, the worker's letter updates this row.
+            headers = replace(letter, replay_of=letter.id).travelling_headers()
             fut = await prod.send(topic, value=letter.value, key=letter.key, headers=headers)
             pending.append((letter.id, letter.last_failure, fut))
             if len(pending) >= settings.replay_batch:

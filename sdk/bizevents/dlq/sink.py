@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from ..deadletter import DeadLetterRecord, DeadLetterSink
 from ..logging import get_logger
-from ..worker.deadletter import DeadLetter
-from .model import from_dead_letter
 from .settings import DeadLetterSettings
 from .store import DeadLetterStore
 
 log = get_logger(__name__)
 
 
-def store_sink(store: DeadLetterStore) -> Callable[[DeadLetter], Awaitable[None]]:
+def store_sink(store: DeadLetterStore) -> DeadLetterSink:
     """`Worker(..., dead_letter_sink=store_sink(store))`: idempotent on the original record's
     (group, topic, partition, offset), so a record dead-lettered twice keeps one row."""
 
-    async def sink(dead_letter: DeadLetter) -> None:
-        record = from_dead_letter(dead_letter)
+    async def sink(record: DeadLetterRecord) -> None:
         letter_id, inserted = await store.add(record)
         log.info(
             "dead letter stored",
@@ -46,9 +43,9 @@ class PostgresSink:
         self.settings = settings or DeadLetterSettings()
         self._lock = asyncio.Lock()
         self._pool: asyncpg.Pool | None = None
-        self._sink: Callable[[DeadLetter], Awaitable[None]] | None = None
+        self._sink: DeadLetterSink | None = None
 
-    async def __call__(self, dead_letter: DeadLetter) -> None:
+    async def __call__(self, record: DeadLetterRecord) -> None:
         async with self._lock:
             if self._sink is None:
                 # Two connections: dead letters are rare; the pool lives as long as the worker.
@@ -58,7 +55,7 @@ class PostgresSink:
                 store = DeadLetterStore(self._pool, self.settings.dlq_schema)
                 await store.migrate()
                 self._sink = store_sink(store)
-        await self._sink(dead_letter)
+        await self._sink(record)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -6,96 +6,24 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 
+from ..deadletter import (
+    STORED_FIELDS,
+    DeadLetterRecord,
+    StoredDeadLetter,
+    column_of,
+    headers_to_json,
+    stored_from_row,
+)
 from ..errors import DeadLetterError
-from ..worker.deadletter import Headers
-from .model import DeadLetterRecord, Status, headers_from_json, headers_to_json
 from .query import DEFAULT_PAGE, MAX_PAGE, DeadLetterFilter, where
 from .schema import migrate, quote_schema
 
 DEFAULT_SCHEMA = "bizevents"
 
-_COLUMNS = (
-    "id, group_name, original_topic, original_partition, original_offset, event_id, event_type,"
-    " event_source, record_key, record_value, record_headers, error, error_type, stack, attempts,"
-    " first_failure, last_failure, status, replay_count, last_replayed_at, stored_at"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDeadLetter:
-    id: int
-    group: str
-    original_topic: str
-    original_partition: int
-    original_offset: int
-    event_id: str | None
-    event_type: str | None
-    event_source: str | None
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-    error: str
-    error_type: str
-    stack: str
-    attempts: int
-    first_failure: datetime
-    last_failure: datetime
-    status: Status
-    replay_count: int
-    last_replayed_at: datetime | None
-    stored_at: datetime
-
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> StoredDeadLetter:
-        raw_headers = row["record_headers"]
-        items = json.loads(raw_headers) if isinstance(raw_headers, str) else raw_headers
-        return cls(
-            id=row["id"],
-            group=row["group_name"],
-            original_topic=row["original_topic"],
-            original_partition=row["original_partition"],
-            original_offset=row["original_offset"],
-            event_id=row["event_id"],
-            event_type=row["event_type"],
-            event_source=row["event_source"],
-            key=row["record_key"],
-            value=row["record_value"],
-            headers=headers_from_json(items),
-            error=row["error"],
-            error_type=row["error_type"],
-            stack=row["stack"],
-            attempts=row["attempts"],
-            first_failure=row["first_failure"],
-            last_failure=row["last_failure"],
-            status=Status(row["status"]),
-            replay_count=row["replay_count"],
-            last_replayed_at=row["last_replayed_at"],
-            stored_at=row["stored_at"],
-        )
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-friendly view without the raw bytes (for lists and the REST API)."""
-        return {
-            "id": self.id,
-            "group": self.group,
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "event_source": self.event_source,
-            "error": self.error,
-            "error_type": self.error_type,
-            "attempts": self.attempts,
-            "first_failure": self.first_failure.isoformat(),
-            "last_failure": self.last_failure.isoformat(),
-            "original_topic": self.original_topic,
-            "original_partition": self.original_partition,
-            "original_offset": self.original_offset,
-            "status": self.status.value,
-            "replay_count": self.replay_count,
-        }
+_COLUMNS = ", ".join(column_of(name) for name in STORED_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +166,7 @@ class DeadLetterStore:
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM {self._t} WHERE id = $1", letter_id)
         if row is None:
             raise DeadLetterError(f"no dead letter with id {letter_id}")
-        return StoredDeadLetter.from_row(row)
+        return stored_from_row(row)
 
     async def list(self, f: DeadLetterFilter, *, ascending: bool = False) -> Page:
         """One page, newest first (oldest first when `ascending`); `Page.next` continues it."""
@@ -251,7 +179,7 @@ class DeadLetterStore:
                 f" ORDER BY id {'ASC' if ascending else 'DESC'} LIMIT ${len(params)}",
                 *params,
             )
-        items = [StoredDeadLetter.from_row(r) for r in rows[:limit]]
+        items = [stored_from_row(r) for r in rows[:limit]]
         more = len(rows) > limit
         return Page(items, f.next_page(items[-1].id, ascending) if more and items else None)
 

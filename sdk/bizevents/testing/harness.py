@@ -28,12 +28,12 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from ..deadletter import DeadLetterRecord
 from ..envelope import Envelope, new_event_id, to_kafka
 from ..errors import ConfigurationError
 from ..mesh import Inbound
 from ..topics import event_topic, replay_topic
 from ..worker import Outcome, Router, Skip, Worker, WorkerSettings
-from ..worker.deadletter import DeadLetter
 from ..worker.group import GroupConsumer
 from ..worker.inbox import migrate_inbox
 from ..worker.router import RetryPolicy, Subscription
@@ -81,7 +81,7 @@ class TestEvents:
         self.partitions = partitions
         self.memory: MemoryKafka | None = None if kafka else MemoryKafka(partitions)
         self._calls: list[Call] = []
-        self._dead: list[DeadLetter] = []
+        self._dead: list[DeadLetterRecord] = []
         self._published: list[Envelope] = []
         self._user_sink = getattr(events, "dead_letter_sink", None)
         options: dict[str, Any] = {"commit_interval": 0.02, "groups": list(groups)}
@@ -221,10 +221,12 @@ class TestEvents:
             assert self._producer is not None
             await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
 
-    async def replay(self, letter: DeadLetter, *, wait: bool = True) -> None:
+    async def replay(self, letter: DeadLetterRecord, *, wait: bool = True) -> None:
         """Send a dead letter back through its group (its replay topic, the original record),
         as `bizevents dlq replay` does."""
-        await self.send_record(replay_topic(letter.group), letter.key, letter.value, letter.headers)
+        await self.send_record(
+            replay_topic(letter.group), letter.key, letter.value, letter.travelling_headers()
+        )
         if wait:
             await self.drain()
 
@@ -313,14 +315,14 @@ class TestEvents:
     def failures(self, event_type: str | None = None, group: str | None = None) -> list[Call]:
         return [c for c in self.calls(event_type, group) if not c.ok]
 
-    def dead_letters(self, group: str | None = None) -> list[DeadLetter]:
+    def dead_letters(self, group: str | None = None) -> list[DeadLetterRecord]:
         return [d for d in self._dead if group is None or d.group == group]
 
     def published(self, event_type: str | None = None) -> list[Envelope]:
         """Events the code under test published with `events.publish(conn, ...)`."""
         return [e for e in self._published if event_type is None or e.type == event_type]
 
-    async def _sink(self, letter: DeadLetter) -> None:
+    async def _sink(self, letter: DeadLetterRecord) -> None:
         self._dead.append(letter)
         if self._user_sink is not None:
             await self._user_sink(letter)

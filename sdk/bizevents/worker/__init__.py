@@ -14,12 +14,12 @@
 
 See `group.py` for the delivery design (offset tracking, key lanes, retry holds, and the
 modules of each concern) and
-`deadletter.py` for the retry and dead-letter record format.
+`bizevents/deadletter.py` for the retry and dead-letter record format (the dead-letter
+model shared with the store and the broker).
 """
 
+from ..deadletter import DeadLetterRecord, DeadLetterSink
 from .context import Context
-from .deadletter import DeadLetter as DeadLetterRecord
-from .deadletter import DeadLetterSink
 from .outcomes import DeadLetter, Outcome, Retry, Skip
 from .router import RetryPolicy, Router, Subscription
 from .runner import Worker

@@ -7,8 +7,8 @@ from enum import Enum
 
 from aiokafka import ConsumerRecord, TopicPartition
 
+from ..deadletter import FailureState
 from ..envelope import Envelope
-from .deadletter import FailureState
 from .offsets import OffsetTracker, Run
 from .ordering import Origin
 from .router import Subscription

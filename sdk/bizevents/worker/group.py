@@ -66,14 +66,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 from .. import topics
+from ..deadletter import DeadLetterSink
 from ..mesh import Inbound
 from .assignor import CoPartitionedAssignor
 from .backoff import delay_label
 from .commits import Commits
 from .database import Database, DatabaseUnavailable
-from .deadletter import (
-    DeadLetterSink,
-)
 from .delivery import Delivery
 from .handling import DECODE_ERRORS, Done, Executor, Failed, Verdict, failure
 from .intake import Intake

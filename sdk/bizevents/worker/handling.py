@@ -15,6 +15,7 @@ from typing import Any
 import pydantic
 import structlog
 
+from ..deadletter import short_stack
 from ..envelope import Envelope
 from ..errors import BizEventsError
 from ..tracing import set_traceparent
@@ -22,7 +23,6 @@ from . import inbox
 from .backoff import backoff_delay
 from .context import Context
 from .database import CONNECTION_ERRORS, Database, DatabaseUnavailable
-from .deadletter import short_stack
 from .metrics import RETRIES, GroupMetrics
 from .outcomes import DeadLetter, Outcome, Retry, Skip
 from .router import Subscription

@@ -14,10 +14,10 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
+from ..deadletter import FailureState
 from ..envelope import from_kafka
 from ..errors import EnvelopeError, UnknownEventTypeError
 from ..mesh import Inbound
-from .deadletter import FailureState
 from .delivery import Delivery, Source
 from .metrics import GroupMetrics
 from .offsets import Run

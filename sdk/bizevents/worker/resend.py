@@ -12,8 +12,8 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from .. import topics
+from ..deadletter import H_FIRST, H_LAST, DeadLetterRecord, DeadLetterSink
 from .backoff import delay_label
-from .deadletter import H_FIRST, H_LAST, DeadLetter, DeadLetterSink, original_headers
 from .delivery import Delivery
 from .handling import Failed
 
@@ -37,10 +37,10 @@ class Resender:
         self.dead_letter_topic = topics.dead_letter_topic(group)
         self._partitions: dict[str, int] = {}
 
-    def letter(self, item: Delivery, verdict: Failed) -> DeadLetter:
+    def letter(self, item: Delivery, verdict: Failed) -> DeadLetterRecord:
         now = datetime.now(UTC)
         topic, partition, offset = item.origin
-        return DeadLetter(
+        return DeadLetterRecord.build(
             group=self.group,
             error=verdict.error,
             error_type=verdict.error_type,
@@ -53,7 +53,8 @@ class Resender:
             original_offset=offset,
             key=item.record.key,
             value=item.record.value,
-            headers=original_headers(item.record.headers),
+            headers=item.record.headers,
+            envelope=item.envelope,
         )
 
     async def retry(
@@ -101,7 +102,7 @@ class Resender:
             count = self._partitions[topic] = len(await self.producer.partitions_for(topic))
         return partition if partition < count else None
 
-    async def dead_letter(self, item: Delivery, verdict: Failed) -> DeadLetter:
+    async def dead_letter(self, item: Delivery, verdict: Failed) -> DeadLetterRecord:
         """Send to the dead-letter topic, then hand it to the sink (if any)."""
         letter = self.letter(item, verdict)
         await self.send(self.dead_letter_topic, letter.record())

@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from .. import topics
+from ..deadletter import DeadLetterSink
 from ..deprecation import warn_if_deprecated
 from ..errors import (
     BizEventsError,
@@ -32,7 +33,6 @@ from ..mesh import Inbound, Naming
 from ..metrics import serve_metrics
 from ..startup import DATABASE_DOWN, KAFKA_DOWN, StartupWait
 from .database import CONNECTION_ERRORS, Database
-from .deadletter import DeadLetterSink
 from .group import GroupConsumer
 from .inbox import cleanup, migrate_inbox
 from .router import Router

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
+from bizevents.deadletter import LISTED_FIELDS, column_of
+
 NAMESPACE = "BizEvents"
 
 
@@ -86,26 +88,25 @@ EVENT_TYPES = EntitySet(
     ),
 )
 
+# The dead-letter model's listed fields, named in PascalCase (`event_type` -> `EventType`).
+_EDM = {
+    "text": "Edm.String",
+    "int32": "Edm.Int32",
+    "int64": "Edm.Int64",
+    "time": "Edm.DateTimeOffset",
+}
 DEAD_LETTERS = EntitySet(
     "DeadLetters",
     "DeadLetter",
     "Id",
-    (
-        Property("Id", "Edm.Int64", "id", nullable=False),
-        Property("Group", "Edm.String", "group_name", nullable=False),
-        Property("EventId", "Edm.String", "event_id"),
-        Property("EventType", "Edm.String", "event_type"),
-        Property("EventSource", "Edm.String", "event_source"),
-        Property("Error", "Edm.String", "error", nullable=False),
-        Property("ErrorType", "Edm.String", "error_type", nullable=False),
-        Property("Attempts", "Edm.Int32", "attempts", nullable=False),
-        Property("FirstFailure", "Edm.DateTimeOffset", "first_failure", nullable=False),
-        Property("LastFailure", "Edm.DateTimeOffset", "last_failure", nullable=False),
-        Property("OriginalTopic", "Edm.String", "original_topic", nullable=False),
-        Property("OriginalPartition", "Edm.Int32", "original_partition", nullable=False),
-        Property("OriginalOffset", "Edm.Int64", "original_offset", nullable=False),
-        Property("Status", "Edm.String", "status", nullable=False),  # dead, replayed, purged
-        Property("ReplayCount", "Edm.Int32", "replay_count", nullable=False),
+    tuple(
+        Property(
+            "".join(part.capitalize() for part in f.name.split("_")),
+            _EDM[f.kind],
+            column_of(f.name),
+            nullable=f.nullable,
+        )
+        for f in LISTED_FIELDS
     ),
 )
 
