@@ -1,7 +1,9 @@
 """The same behaviour scenarios on the in-memory harness and on real Kafka.
 
 Each test takes `harness`, a factory that starts `TestEvents` either on `MemoryKafka` or on the
-real Kafka (parametrized), so `bizevents.testing` is held to what the real worker does.
+real Kafka (the `backend` fixture, parametrized), so `bizevents.testing` is held to what the real
+worker does. The suite goes on in test_behaviour_delivery.py (commits, outcomes, retry topics,
+replay), test_behaviour_order.py (per-key order over 10k events) and test_behaviour_poison.py.
 """
 
 from __future__ import annotations
@@ -80,15 +82,12 @@ def build_shop() -> Shop:
     return shop
 
 
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.services)])
-def harness(request: pytest.FixtureRequest) -> Callable[[Shop], TestEvents]:
+@pytest.fixture
+def harness(backend: str | None) -> Callable[[Shop], TestEvents]:
     """TestEvents on MemoryKafka, or on the real Kafka (same scenarios, same assertions)."""
-    kafka = (
-        request.getfixturevalue("services").kafka_bootstrap if request.param == "kafka" else None
-    )
 
     def make(shop: Shop) -> TestEvents:
-        return TestEvents(shop.events, kafka=kafka)
+        return TestEvents(shop.events, kafka=backend)
 
     return make
 

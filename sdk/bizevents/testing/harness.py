@@ -19,13 +19,13 @@ import asyncio
 import copy
 import functools
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from ..deadletter import DeadLetterRecord
@@ -221,6 +221,24 @@ class TestEvents:
             assert self._producer is not None
             await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
 
+    async def send_records(
+        self,
+        topic: str,
+        records: Iterable[tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes]]]],
+    ) -> None:
+        """Put many raw records on a topic in their order (on Kafka sent together, then all
+        acknowledged: thousands take a moment, not one round trip each)."""
+        if self.memory is not None:
+            for key, value, headers in records:
+                await self.memory.append(topic, value, key, headers)
+            return
+        assert self._producer is not None
+        sent = [
+            await self._producer.send(topic, value, key=key, headers=list(headers))
+            for key, value, headers in records
+        ]
+        await asyncio.gather(*sent)
+
     async def replay(self, letter: DeadLetterRecord, *, wait: bool = True) -> None:
         """Send a dead letter back through its group (its replay topic, the original record),
         as `bizevents dlq replay` does."""
@@ -317,6 +335,47 @@ class TestEvents:
 
     def dead_letters(self, group: str | None = None) -> list[DeadLetterRecord]:
         return [d for d in self._dead if group is None or d.group == group]
+
+    async def committed(self, topic: str, group: str) -> dict[int, int]:
+        """The offsets `group` has committed on `topic`, by partition (none yet: left out)."""
+        scoped = self.worker.naming.scoped(group) if self.worker is not None else group
+        if self.memory is not None:
+            offsets = self.memory.committed.get(scoped, {})
+            return {tp.partition: o for tp, o in offsets.items() if tp.topic == topic}
+        admin = AIOKafkaAdminClient(**self.settings.kafka_client_options())
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(scoped)
+        finally:
+            await admin.close()
+        return {tp.partition: m.offset for tp, m in offsets.items() if tp.topic == topic}
+
+    async def records(self, topic: str) -> list[Any]:
+        """Every record on `topic` so far, partition by partition (`key`, `value`, `headers`,
+        `partition`, `offset`): e.g. what the worker wrote to `bizevents.dlq.<group>`."""
+        if self.memory is not None:
+            return list(self.memory.records(topic))
+        assert self._producer is not None
+        tps = [TopicPartition(topic, p) for p in sorted(await self._producer.partitions_for(topic))]
+        consumer = AIOKafkaConsumer(
+            **self.settings.kafka_client_options(), group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            out: dict[TopicPartition, list[Any]] = {tp: [] for tp in tps}
+            todo = {tp for tp in tps if ends[tp] > 0}
+            while todo:
+                for tp, batch in (await consumer.getmany(*todo, timeout_ms=200)).items():
+                    out[tp] += [r for r in batch if r.offset < ends[tp]]
+                for tp in list(todo):
+                    if await consumer.position(tp) >= ends[tp]:
+                        todo.discard(tp)
+        finally:
+            await consumer.stop()
+        return [r for tp in tps for r in out[tp]]
 
     def published(self, event_type: str | None = None) -> list[Envelope]:
         """Events the code under test published with `events.publish(conn, ...)`."""
