@@ -1,6 +1,7 @@
 """Delivery on both backends: handling and commits, a failure holding its offset, explicit
 outcomes and their dead letters (as the sink got them and as written on the topic), per-key order
-through retry topics, unordered subscribers, replay dispatch, retries not blocking the partition.
+through retry topics, unordered subscribers, replay dispatch, retries not blocking the partition,
+backpressure (fetching paused at the pending limit, handler concurrency bounded).
 
 (A restart with parked records stays in tests/worker/test_delivery.py: it needs a second worker
 reading the same group's committed offsets on the real Kafka.)
@@ -245,3 +246,42 @@ async def test_waiting_retry_does_not_block_the_source_partition(backend: str | 
         assert order == []  # ...while 0 still waits in the retry topic, and 1..4 behind it
         await eventually(lambda: len(order) == 5)
     assert order == [0, 1, 2, 3, 4]
+
+
+async def test_backpressure_bounds_fetched_records_and_handler_concurrency(
+    backend: str | None,
+) -> None:
+    etype, group = new_type(), new_group()
+    router = Router()
+    running_now = 0
+    most_running = 0
+    most_pending = 0.0
+    handled = 0
+
+    @router.subscriber(etype, group=group)
+    async def handle(event: dict[str, int], ctx: Context) -> None:
+        nonlocal running_now, most_running, handled
+        running_now += 1
+        most_running = max(most_running, running_now)
+        await asyncio.sleep(0.002)
+        running_now -= 1
+        handled += 1
+
+    settings = {"concurrency": 4, "max_pending_per_partition": 40, "fetch_max_records": 10}
+    async with on(backend, router, partitions=1, **settings) as t:
+        topic, _ = t.build(etype, {}, key="k")
+        records = [to_kafka(t.build(etype, {"n": i}, key=f"k{i}")[1]) for i in range(600)]
+        await t.send_records(topic, records)
+
+        def sample() -> bool:
+            nonlocal most_pending
+            # Fetched and not finished, as the worker reports it after every fetch.
+            most_pending = max(
+                most_pending, _sample("bizevents_worker_in_flight", group=group) or 0
+            )
+            return handled == 600
+
+        await eventually(sample, 60)
+    assert most_running == 4  # the concurrency limit, reached and never passed
+    # Paused at 40 open records; at most one more fetch (10 records) lands on top.
+    assert 0 < most_pending <= 50

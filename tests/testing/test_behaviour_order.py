@@ -1,7 +1,7 @@
 """Per-key order and concurrency over 10k events with random transient failures, on both backends.
 
-(Rebalances between two workers and the backpressure bounds stay in tests/worker/test_order.py:
-the first needs Kafka's group protocol, the second watches the worker's own offset trackers.)
+(Rebalances between two workers stay in tests/worker/test_order.py: they need Kafka's group
+protocol.)
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""What only the real Kafka shows: a rebalance between two workers, and the backpressure bounds
-(read from the worker's own offset trackers).
+"""What only the real Kafka shows: a rebalance between two workers of one group.
 
-Per-key order over 10k events with transient failures runs on both the in-memory harness and the
-real Kafka: tests/testing/test_behaviour_order.py.
+Per-key order over 10k events with transient failures (tests/testing/test_behaviour_order.py) and
+backpressure (test_behaviour_delivery.py) run on both the in-memory harness and the real Kafka.
 """
 
 from __future__ import annotations
@@ -61,39 +60,3 @@ async def test_rebalance_commits_done_offsets_and_loses_nothing(
     assert {name for name, _ in handled} == {"a", "b"}
     # Done offsets were committed on revoke, and revoked work not started was left to b.
     assert len(numbers) == total
-
-
-async def test_backpressure_bounds_fetched_records_and_handler_concurrency(
-    kafka: Kafka, group: str, fast_settings: Callable[..., WorkerSettings]
-) -> None:
-    etype = await kafka.new_type(partitions=1)
-    router = Router()
-    running_now = 0
-    most_running = 0
-    most_pending = 0
-    handled = 0
-
-    @router.subscriber(etype, group=group)
-    async def handle(event: dict[str, int], ctx: Context) -> None:
-        nonlocal running_now, most_running, handled
-        running_now += 1
-        most_running = max(most_running, running_now)
-        await asyncio.sleep(0.002)
-        running_now -= 1
-        handled += 1
-
-    await kafka.send(etype, [envelope(etype, {"n": i}, key=f"k{i}") for i in range(600)])
-    settings = fast_settings(concurrency=4, max_pending_per_partition=40, fetch_max_records=10)
-    async with running(Worker(router, settings)) as worker:
-        group_consumer = worker.groups[0]
-
-        def sample() -> bool:
-            nonlocal most_pending
-            pending = sum(t.pending for t in group_consumer.trackers.values())
-            most_pending = max(most_pending, pending)
-            return handled == 600
-
-        await wait_until(sample, 60)
-    assert most_running == 4  # the concurrency limit, reached and never passed
-    # Paused at 40 open records; at most one more fetch (10 records) lands on top.
-    assert 0 < most_pending <= 50
