@@ -94,6 +94,8 @@ class _RepeatLimit(logging.Filter):
         last = self._last.get(key)
         if last is not None and now - last < self.window:
             return False
+        if len(self._last) >= 1024:  # a library that formats its own messages: stay bounded
+            self._last = {k: t for k, t in self._last.items() if now - t < self.window}
         self._last[key] = now
         return True
 

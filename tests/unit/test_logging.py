@@ -144,3 +144,19 @@ def test_the_repeat_limit_lets_a_line_through_again_after_its_window() -> None:
     assert limit.filter(record("uvicorn.error", "lost %s"))  # not a library we quiet
     now[0] = 61.0
     assert limit.filter(record("aiokafka.conn", "lost %s"))
+
+
+def test_the_repeat_limit_stays_bounded_when_a_library_formats_its_own_messages() -> None:
+    import logging
+
+    from bizevents.logging import _RepeatLimit
+
+    now = [0.0]
+    limit = _RepeatLimit(window=60, clock=lambda: now[0])
+    for i in range(5000):
+        now[0] = i * 0.1  # 500 s: most templates are long out of their window
+        line = logging.LogRecord("aiokafka.conn", logging.ERROR, __file__, 1, f"lost {i}", (), None)
+        assert limit.filter(line)
+    assert len(limit._last) <= 1024
+    repeat = logging.LogRecord("aiokafka.conn", logging.ERROR, __file__, 1, "lost 4999", (), None)
+    assert not limit.filter(repeat)  # a line inside its window is still held back
