@@ -29,6 +29,11 @@ LATENCY = Histogram(
 )
 
 
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
 class RequestMetrics:
     """ASGI middleware: counts requests by route template (bounded label values), not raw path."""
 
@@ -52,8 +57,10 @@ class RequestMetrics:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - start)
+            # Any token is a method to HTTP: made-up ones would each add series.
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+            REQUESTS.labels(method, route, str(status)).inc()
+            LATENCY.labels(method, route).observe(time.perf_counter() - start)
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -216,9 +216,11 @@ async def test_served_documents_pass_the_official_asyncapi_parser(
 async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
     await client.get(f"/api/registry/event-types/{PLACED}/versions")
     await client.get("/api/registry/event-types/com.acme.nope.Nope.v1/versions")
+    await client.request("BREW7F3", "/healthz")  # any token is a method to HTTP
     text = (await client.get("/metrics")).text
     route = "/api/registry/event-types/{event_type}/versions"
     assert f'route="{route}",status="200"' in text
     assert f'route="{route}",status="404"' in text
     assert PLACED not in text  # raw paths would make label values unbounded
+    assert "BREW7F3" not in text and 'method="other"' in text  # nor made-up methods
     assert (await client.get("/healthz")).json() == {"status": "ok", "database": "ok"}
