@@ -42,7 +42,8 @@ from .memory import MemoryKafka
 
 @dataclass
 class Call:
-    """One handler invocation (every attempt is one call)."""
+    """One handler invocation (every attempt is one call); a batch handler's call is one `Call`
+    per event of the batch, `context` being that event's `Context`."""
 
     group: str
     type: str
@@ -53,6 +54,7 @@ class Call:
     context: Any
     result: Any = None
     error: BaseException | None = None
+    batch: int | None = None  # a batch handler's call: how many events it got (this one among them)
 
     @property
     def ok(self) -> bool:
@@ -420,6 +422,8 @@ def _observed(router: Router, calls: list[Call], scale: float) -> Router:
 
 def _recording(sub: Subscription, calls: list[Call]) -> Callable[..., Awaitable[Any]]:
     handler = sub.handler
+    if sub.batch:
+        return _recording_batches(handler, calls)
 
     @functools.wraps(handler)
     async def recorded(event: Any, ctx: Any) -> Any:
@@ -431,6 +435,32 @@ def _recording(sub: Subscription, calls: list[Call]) -> Callable[..., Awaitable[
             call.error = exc
             raise
         return call.result
+
+    return recorded
+
+
+def _recording_batches(
+    handler: Callable[..., Awaitable[Any]], calls: list[Call]
+) -> Callable[..., Awaitable[Any]]:
+    """A batch handler's call is recorded as one `Call` per event, each with the batch's size,
+    result and error (a failed batch: every event of it failed in that call)."""
+
+    @functools.wraps(handler)
+    async def recorded(events: list[Any], ctx: Any) -> Any:
+        batch = [
+            Call(ctx.group, c.type, c.id, c.key, c.attempt, event, c, batch=len(events))
+            for event, c in zip(events, ctx.items, strict=True)
+        ]
+        calls.extend(batch)
+        try:
+            result = await handler(events, ctx)
+        except BaseException as exc:
+            for call in batch:
+                call.error = exc
+            raise
+        for call in batch:
+            call.result = result
+        return result
 
     return recorded
 

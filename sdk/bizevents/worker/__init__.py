@@ -10,22 +10,28 @@
         await ctx.connection.execute(...)        # commits with the inbox row
         if ...: return Skip("already invoiced")  # or raise Retry(after=30) / DeadLetter("why")
 
+    @events.subscriber("com.acme.orders.OrderShipped.v1", group="ledger", inbox=True,
+                       batch=True, batch_size=200, batch_wait=0.05)
+    async def on_shipped_batch(events: list[OrderShipped], ctx: BatchContext) -> None:
+        await ctx.connection.executemany(...)    # one transaction with all the inbox rows
+
     $ bizevents worker billing.app:events        # BIZEVENTS_* settings: see WorkerSettings
 
 See `group.py` for the delivery design (offset tracking, key lanes, retry holds, and the
-modules of each concern) and
+modules of each concern), `batching.py` for batch subscribers and
 `bizevents/deadletter.py` for the retry and dead-letter record format (the dead-letter
 model shared with the store and the broker).
 """
 
 from ..deadletter import DeadLetterRecord, DeadLetterSink
-from .context import Context
+from .context import BatchContext, Context
 from .outcomes import DeadLetter, Outcome, Retry, Skip
 from .router import RetryPolicy, Router, Subscription
 from .runner import Worker
 from .settings import WorkerSettings
 
 __all__ = [
+    "BatchContext",
     "Context",
     "DeadLetter",
     "DeadLetterRecord",

@@ -1,9 +1,10 @@
-"""What a handler receives besides the event: CloudEvent attributes, attempt, logger, database."""
+"""What a handler receives besides the event: CloudEvent attributes, attempt, logger, database
+(`Context`); a batch handler gets one per event in a `BatchContext`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,22 +112,71 @@ class Context:
     def traceparent(self) -> str | None:
         return self.envelope.extensions.get("traceparent")
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    def transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A connection inside a transaction (the inbox transaction when there is one)."""
-        if self.connection is not None:
-            yield self.connection  # already inside the inbox transaction
-            return
-        if self._pool is None:
-            raise ConfigurationError("no database configured for this worker")
-        pool = await self._pool()
-        try:
-            conn = await pool.acquire()
-        except CONNECTION_ERRORS as exc:
-            # The worker waits for the database and makes this attempt again (not counted).
-            raise DatabaseUnavailable(str(exc)) from exc
-        try:
-            async with conn.transaction():
-                yield conn
-        finally:
-            await pool.release(conn)
+        return _transaction(self.connection, self._pool)
+
+
+@dataclass
+class BatchContext:
+    """What a batch handler receives besides its events: one `Context` per event (`items`, in
+    the order of the events), the group, and the database.
+
+    With `inbox=True`, `connection` is the transaction that also records every event's inbox
+    row: the handler's writes and "processed" commit together, for the whole batch.
+    """
+
+    items: list[Context]
+    group: str
+    connection: asyncpg.Connection | None = None
+    _pool: PoolProvider | None = field(default=None, repr=False)
+    _log: Any = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def ids(self) -> list[str]:
+        """The event ids, in the order of the events."""
+        return [c.envelope.id for c in self.items]
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound to the group and the batch's size."""
+        if self._log is None:
+            self._log = structlog.get_logger("bizevents.handler").bind(
+                group=self.group, events=len(self.items)
+            )
+        return self._log
+
+    def bind_log_fields(self) -> None:
+        """The app's own loggers get the group and no single event's fields during a batch."""
+        fields: dict[str, Any] = dict.fromkeys(LOG_FIELDS)
+        fields["group"] = self.group
+        structlog.contextvars.bind_contextvars(**fields)
+
+    def transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """A connection inside a transaction (the inbox transaction when there is one)."""
+        return _transaction(self.connection, self._pool)
+
+
+@asynccontextmanager
+async def _transaction(
+    connection: asyncpg.Connection | None, provider: PoolProvider | None
+) -> AsyncIterator[asyncpg.Connection]:
+    if connection is not None:
+        yield connection  # already inside the inbox transaction
+        return
+    if provider is None:
+        raise ConfigurationError("no database configured for this worker")
+    pool = await provider()
+    try:
+        conn = await pool.acquire()
+    except CONNECTION_ERRORS as exc:
+        # The worker waits for the database and makes this attempt again (not counted).
+        raise DatabaseUnavailable(str(exc)) from exc
+    try:
+        async with conn.transaction():
+            yield conn
+    finally:
+        await pool.release(conn)

@@ -31,6 +31,10 @@ Flow of a record:
    record that is not the head of the key is not run but parked behind the head (sent to the
    head's retry topic, keyed the same, so it lands after the head). A parked record runs when
    it becomes the head. So per-key order survives non-blocking retries.
+   Records of batch subscribers (`batch=True`) that may run go to their subscriber's `Batcher`
+   instead, which hands the scheduler a `Batch` (bounded size and wait) that runs as one unit
+   and releases its keys' lanes when it ends; a failed batch is split in halves until the
+   failing records stand alone (`_run_batch`, `batching.py`).
 5. The handler runs (`run`: the first attempt inline, then `Executor` for immediate retries with
    exponential backoff and jitter, inbox transactions, database outages); the verdict is routed:
    done; to the next delayed-retry topic (the key becomes held); or to the dead-letter topic
@@ -70,9 +74,10 @@ from ..deadletter import DeadLetterSink
 from ..mesh import Inbound
 from .assignor import CoPartitionedAssignor
 from .backoff import delay_label
+from .batching import Batch, Batcher
 from .commits import Commits
 from .database import Database, DatabaseUnavailable
-from .delivery import Delivery
+from .delivery import Delivery, Source
 from .handling import DECODE_ERRORS, Done, Executor, Failed, Verdict, failure
 from .intake import Intake
 from .metrics import DEAD_LETTERS, IN_FLIGHT, RETRIES, GroupMetrics
@@ -86,6 +91,7 @@ from .scheduler import Scheduler
 from .settings import WorkerSettings
 
 log = structlog.get_logger("bizevents.worker")
+RETRY = Source.RETRY
 
 
 class GroupConsumer:
@@ -136,6 +142,13 @@ class GroupConsumer:
         self.consumer: AIOKafkaConsumer | None = None
         self.commits = Commits(group, settings.commit_interval, self.metrics)
         self.lanes: KeyLanes[Delivery] = KeyLanes()
+        # One batcher per batch subscriber (by identity: a subscriber may handle several types).
+        self.batchers: dict[int, Batcher] = {}
+        for sub in subscriptions.values():
+            if sub.batch and id(sub) not in self.batchers:
+                self.batchers[id(sub)] = Batcher(
+                    sub.batch_size, sub.batch_wait, self._batch_flusher(sub)
+                )
         self.holds = Holds()
         self.delayed: dict[TopicPartition, deque[Delivery]] = {}
         self.paused: set[TopicPartition] = set()
@@ -221,6 +234,8 @@ class GroupConsumer:
                 unfinished=sum(self.scheduled.values()),
             )
         self.closed = True
+        for batcher in self.batchers.values():
+            batcher.close()
         self.scheduler.cancel(self)
         for task in list(self.tasks):
             task.cancel()
@@ -321,11 +336,27 @@ class GroupConsumer:
         """Into its key's lane (the caller counts it in `scheduled`)."""
         key = item.key
         if key is None or self.lanes.claim(key, item):
+            self._ready(item)
+
+    def _ready(self, item: Delivery) -> None:
+        """`item` may run: to its batcher (a batch subscriber's fresh record), else to the
+        scheduler."""
+        sub = item.sub
+        if sub is not None and sub.batch and item.poison is None and item.source is not RETRY:
+            self.batchers[id(sub)].add(item)
+        else:
             self.scheduler.ready(self, item)
 
-    def following(self, item: Delivery) -> Delivery | None:
-        """The next record of `item`'s lane (the scheduler runs it next)."""
-        return None if item.key is None else self.lanes.next(item.key)
+    def following(self, item: Delivery | Batch) -> Delivery | None:
+        """The next record of `item`'s lane (the scheduler runs it next, unless it goes to a
+        batcher). A batch releases its own lanes."""
+        if item.key is None:
+            return None
+        following = self.lanes.next(item.key)
+        if following is not None and following.sub is not None and following.sub.batch:
+            self._ready(following)
+            return None
+        return following
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -355,11 +386,15 @@ class GroupConsumer:
             del self.delayed[tp]
 
     # -- running one record (called by the scheduler's tasks, one record of a key at a time) -------
-    async def run(self, item: Delivery) -> None:
-        """Run one record and mark it done. The usual case (no hold on its key, no inbox) makes
-        the first attempt right here, a call less per record; anything else, and any failure,
-        goes through `Executor.run` (immediate retries) and `_settle` (retry topics, dead
-        letters)."""
+    async def run(self, item: Delivery | Batch) -> None:
+        """Run one record (or a batch) and mark it done. The usual case (no hold on its key, no
+        inbox) makes the first attempt right here, a call less per record; anything else, and
+        any failure, goes through `Executor.run` (immediate retries) and `_settle` (retry
+        topics, dead letters)."""
+        if type(item) is Batch:
+            await self._run_batch(item)
+            return
+        assert isinstance(item, Delivery)
         tp = item.tp
         try:
             # Also while stopping or revoking: what is fetched is finished, then committed.
@@ -374,6 +409,7 @@ class GroupConsumer:
                     or item.poison is not None
                     or (key is not None and self.holds.held(key))
                     or sub.inbox
+                    or sub.batch
                 ):
                     await self._process(item)
                 else:
@@ -429,6 +465,153 @@ class GroupConsumer:
             if self.draining:
                 async with self.changed:
                     self.changed.notify_all()
+
+    # -- batches -----------------------------------------------------------------------------------
+    def _batch_flusher(self, sub: Subscription) -> Callable[[list[Delivery]], None]:
+        def flush(items: list[Delivery]) -> None:
+            self.scheduler.ready(self, Batch(sub, self._with_followers(sub, items)))
+
+        return flush
+
+    def _with_followers(self, sub: Subscription, items: list[Delivery]) -> list[Delivery]:
+        """`items` plus, while there is room, the records of the same subscriber waiting right
+        behind them in their keys' lanes (taken from the lanes: the batch holds the lanes until
+        it ends), in fetch order."""
+        room = sub.batch_size - len(items)
+        if room > 0:
+            lanes, holds = self.lanes, self.holds
+            for item in list(items):
+                key = item.key
+                if key is None or holds.held(key):
+                    continue
+                while room:
+                    waiting = lanes.peek(key)
+                    if waiting is None or waiting.sub is not sub or waiting.source is Source.RETRY:
+                        break
+                    items.append(waiting)
+                    lanes.next(key)
+                    room -= 1
+                if not room:
+                    break
+            items.sort(key=_seq)
+        return items
+
+    async def _run_batch(self, batch: Batch) -> None:
+        """Run a batch and mark its records done; then release its keys' lanes."""
+        items = batch.items
+        try:
+            if self.closed:
+                return
+            trackers = self.commits.trackers
+            live = [i for i in items if trackers.get(i.tp) is i.run.tracker]
+            try:
+                await self._handle_batch(batch.sub, live)
+            except asyncio.CancelledError:
+                raise
+            except DatabaseUnavailable:
+                return  # stopping during a database outage: unfinished records come again
+            except Exception:
+                log.exception("batch left unfinished", group=self.group, records=len(live))
+                return
+            if self.paused:
+                self._resume_settled()
+        finally:
+            scheduled = self.scheduled
+            for item in items:
+                scheduled[item.tp] -= 1
+            lanes = self.lanes
+            for key in dict.fromkeys(i.key for i in items if i.key is not None):
+                following = lanes.next(key)
+                if following is not None:
+                    self._ready(following)
+            if self.draining:
+                async with self.changed:
+                    self.changed.notify_all()
+
+    async def _handle_batch(self, sub: Subscription, items: list[Delivery]) -> None:
+        """Decode, then run the batch (`_split`); a record whose payload breaks the contract is
+        dead-lettered on its own, as for any subscriber."""
+        events: list[Any] = []
+        decoded: list[Delivery] = []
+        decode = self.executor.decode
+        for item in items:
+            assert item.envelope is not None
+            try:
+                events.append(decode(sub, item.envelope))
+            except DECODE_ERRORS as exc:
+                await self._settle(item, failure(exc, item.state.attempts, dead=True))
+                item.run.done(item.index)
+            else:
+                decoded.append(item)
+        await self._split(sub, decoded, events)
+
+    async def _split(
+        self, sub: Subscription, items: list[Delivery], events: list[Any], depth: int = 0
+    ) -> None:
+        """One handler call for the batch; when it fails, the same for each half, earlier half
+        first, down to single records, which get the usual retries and dead letters."""
+        holds = self.holds
+        if any(i.key is not None and holds.held(i.key) for i in items):
+            # An earlier record of these keys went to a retry topic (a failed half, or before
+            # the batch ran): they are parked behind it, in order, one at a time.
+            kept_items, kept_events = [], []
+            for item, event in zip(items, events, strict=True):
+                if item.key is not None and holds.held(item.key):
+                    await self._process(item)
+                    item.run.done(item.index)
+                else:
+                    kept_items.append(item)
+                    kept_events.append(event)
+            items, events = kept_items, kept_events
+        if not items:
+            return
+        executor = self.executor
+        if len(items) == 1:
+            item = items[0]
+            record = item.record
+            assert item.envelope is not None
+            verdict = await executor.run(
+                sub,
+                item.envelope,
+                item.state.attempts,
+                record.topic,
+                record.partition,
+                record.offset,
+                event=events[0],
+            )
+            await self._settle(item, verdict)
+            item.run.done(item.index)
+            return
+        contexts = []
+        for item in items:
+            record = item.record
+            assert item.envelope is not None
+            contexts.append(
+                executor.item_context(
+                    item.envelope,
+                    item.state.attempts + 1,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                )
+            )
+        verdicts = await executor.attempt_batch(sub, events, contexts)
+        if isinstance(verdicts, list):
+            handled = self.metrics.handled
+            for item, verdict in zip(items, verdicts, strict=True):
+                handled[verdict.outcome] += 1
+                item.run.done(item.index)
+            return
+        # Said once per batch; the halves' failures are details.
+        (log.debug if depth else log.info)(
+            "batch failed: splitting it",
+            group=self.group,
+            events=len(items),
+            error=f"{type(verdicts).__name__}: {verdicts}",
+        )
+        middle = len(items) // 2
+        await self._split(sub, items[:middle], events[:middle], depth + 1)
+        await self._split(sub, items[middle:], events[middle:], depth + 1)
 
     async def _wait_idle(self, idle: Callable[[], bool], timeout: float) -> bool:
         """Wait until `idle()` (nothing scheduled on some partitions), at most `timeout`."""
@@ -584,6 +767,10 @@ class GroupConsumer:
             self.trackers.pop(tp, None)
         assert self.consumer is not None
         await self.warmup.start(self.consumer, assigned)
+
+
+def _seq(item: Delivery) -> int:
+    return item.seq
 
 
 async def _wait_for(cond: asyncio.Condition, predicate: Callable[[], bool], timeout: float) -> bool:

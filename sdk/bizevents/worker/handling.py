@@ -1,4 +1,5 @@
-"""Running one message through its handler: decode, validate, immediate retries, outcome.
+"""Running one message through its handler: decode, validate, immediate retries, outcome; and
+one call of a batch handler (`Executor.attempt_batch`; splitting a failed batch is the caller's).
 
 No Kafka here: the caller (the group consumer) routes the returned verdict to a retry topic,
 the dead-letter topic, or marks the record done.
@@ -21,7 +22,7 @@ from ..errors import BizEventsError
 from ..tracing import set_traceparent
 from . import inbox
 from .backoff import backoff_delay
-from .context import Context
+from .context import BatchContext, Context
 from .database import CONNECTION_ERRORS, Database, DatabaseUnavailable
 from .metrics import RETRIES, GroupMetrics
 from .outcomes import DeadLetter, Outcome, Retry, Skip
@@ -66,6 +67,7 @@ def _qualname(cls: type[BaseException]) -> str:
 
 
 SUCCESS = Done("success")
+DUPLICATE = Done("duplicate", "already in the inbox")
 DECODE_ERRORS = (BizEventsError, pydantic.ValidationError, ValueError)
 _UNDECODED: Any = object()
 
@@ -144,7 +146,7 @@ class Executor:
                 try:
                     if sub.inbox:
                         return await self._with_inbox(sub, envelope, event, ctx)
-                    result = await sub.handler(event, ctx)
+                    result = await self._call(sub, event, ctx)
                 finally:
                     self.metrics.observe(envelope.type, perf_counter() - started)
                 if isinstance(result, Outcome):
@@ -198,9 +200,9 @@ class Executor:
                         if not await inbox.claim(
                             conn, self.inbox_schema, self.group, envelope.id, envelope.type
                         ):
-                            return Done("duplicate", "already in the inbox")
+                            return DUPLICATE
                         ctx.connection = conn
-                        result = await sub.handler(event, ctx)
+                        result = await self._call(sub, event, ctx)
                         # Any outcome but Skip must undo the handler's writes and the inbox row.
                         if isinstance(result, Outcome) and not isinstance(result, Skip):
                             raise result
@@ -217,3 +219,104 @@ class Executor:
         if isinstance(result, Skip):
             raise result
         return SUCCESS
+
+    async def _call(self, sub: Subscription, event: Any, ctx: Context) -> Any:
+        """The handler with one event; a batch handler gets a batch of one."""
+        if sub.batch:
+            batch = BatchContext([ctx], self.group, ctx.connection, self.database)
+            return await sub.handler([event], batch)
+        return await sub.handler(event, ctx)
+
+    # -- batches --------------------------------------------------------------------------------
+    def item_context(
+        self, envelope: Envelope, attempt: int, topic: str, partition: int, offset: int
+    ) -> Context:
+        """One event's `Context` inside a batch (nothing bound: a batch binds the group only)."""
+        return Context(envelope, self.group, attempt, topic, partition, offset, None, self.database)
+
+    async def attempt_batch(
+        self, sub: Subscription, events: list[Any], contexts: list[Context]
+    ) -> list[Done] | Exception:
+        """One call of a batch handler: no immediate retries and no splitting (a failed batch is
+        split by the caller). Returns each event's verdict, in order (success, skipped,
+        duplicate), or what failed the batch (an exception, or an outcome other than Skip).
+
+        With the inbox, the events' rows are inserted first in one statement, those already there
+        are left out of the call (duplicates), and the handler's writes and the rows commit in
+        one transaction. A lost database connection is no failure: the call is made again once
+        the database answers."""
+        while True:
+            try:
+                if sub.inbox:
+                    return await self._batch_with_inbox(sub, events, contexts)
+                ctx = BatchContext(contexts, self.group, None, self.database)
+                result = await self._call_batch(sub, events, ctx)
+                if isinstance(result, Skip):
+                    return [Done("skipped", result.reason)] * len(events)
+                if isinstance(result, Outcome):
+                    return result
+                return [SUCCESS] * len(events)
+            except Skip as exc:
+                return [Done("skipped", exc.reason)] * len(events)
+            except DatabaseUnavailable as exc:
+                assert self.database is not None
+                self.database.lost(exc.__cause__ or exc)
+                if not await self.database.wait_available(self.stopping):
+                    raise  # stopping while the database is down: the records stay unfinished
+            except Exception as exc:
+                return exc
+
+    async def _call_batch(self, sub: Subscription, events: list[Any], ctx: BatchContext) -> Any:
+        ctx.bind_log_fields()
+        set_traceparent(None)  # events of many traces: what the handler publishes starts its own
+        started = perf_counter()
+        try:
+            return await sub.handler(events, ctx)
+        finally:
+            self.metrics.observe(ctx.items[0].envelope.type, perf_counter() - started)
+
+    async def _batch_with_inbox(
+        self, sub: Subscription, events: list[Any], contexts: list[Context]
+    ) -> list[Done]:
+        if self.database is None:
+            raise BizEventsError("inbox=True needs a database (BIZEVENTS_DATABASE_URL)")
+        pool = await self.database()
+        acquired = ours_broke = False
+        try:
+            async with pool.acquire() as conn:
+                acquired = True
+                try:
+                    async with conn.transaction():
+                        verdicts = await self._claim_batch(conn, contexts)
+                        fresh = [i for i, v in enumerate(verdicts) if v is SUCCESS]
+                        if not fresh:
+                            return verdicts
+                        ctx = BatchContext([contexts[i] for i in fresh], self.group, conn)
+                        result = await self._call_batch(sub, [events[i] for i in fresh], ctx)
+                        # Any outcome but Skip must undo the handler's writes and the inbox rows.
+                        if isinstance(result, Outcome) and not isinstance(result, Skip):
+                            raise result
+                except CONNECTION_ERRORS:
+                    ours_broke = conn.is_closed()
+                    raise
+        except CONNECTION_ERRORS as exc:
+            if acquired and not ours_broke:
+                raise  # the handler's own call to another service: a handler failure
+            raise DatabaseUnavailable(str(exc)) from exc
+        if isinstance(result, Skip):
+            skipped = Done("skipped", result.reason)
+            return [skipped if v is SUCCESS else v for v in verdicts]
+        return verdicts
+
+    async def _claim_batch(self, conn: Any, contexts: list[Context]) -> list[Done]:
+        """SUCCESS for the events whose inbox row is new (to run), DUPLICATE for the others."""
+        pairs = [(c.envelope.id, c.envelope.type) for c in contexts]
+        new = await inbox.claim_many(conn, self.inbox_schema, self.group, pairs)
+        verdicts = []
+        for event_id, _ in pairs:
+            if event_id in new:
+                new.discard(event_id)  # the same event twice in one batch runs once
+                verdicts.append(SUCCESS)
+            else:
+                verdicts.append(DUPLICATE)
+        return verdicts

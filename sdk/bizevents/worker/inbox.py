@@ -42,6 +42,23 @@ async def claim(
     return row is not None
 
 
+async def claim_many(
+    conn: asyncpg.Connection, schema: str, group: str, events: list[tuple[str, str]]
+) -> set[str]:
+    """Insert the inbox rows of (event id, type) pairs in one statement, inside the caller's
+    transaction; returns the ids that were not there yet (an id given twice is new once)."""
+    schema = checked_identifier(schema)
+    rows = await conn.fetch(
+        f"INSERT INTO {schema}.inbox (group_name, event_id, event_type) "
+        "SELECT $1, e.id, e.type FROM unnest($2::text[], $3::text[]) AS e(id, type) "
+        "ON CONFLICT DO NOTHING RETURNING event_id",
+        group,
+        [i for i, _ in events],
+        [t for _, t in events],
+    )
+    return {row[0] for row in rows}
+
+
 async def cleanup(
     conn: asyncpg.Connection, schema: str, older_than_seconds: float, batch: int = 5000
 ) -> int:

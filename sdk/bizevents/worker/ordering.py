@@ -40,6 +40,11 @@ class KeyLanes(Generic[T]):
         waiting.append(item)
         return False
 
+    def peek(self, key: bytes) -> T | None:
+        """The record waiting first behind the one running, if any (left in the lane)."""
+        waiting = self._lanes.get(key)
+        return waiting[0] if waiting else None
+
     def next(self, key: bytes) -> T | None:
         """The record that ran last is done: the next one of its lane (None: the lane closes)."""
         waiting = self._lanes.get(key)

@@ -7,11 +7,17 @@
 
 The handler's first parameter annotation decides what it receives: a pydantic model gets
 `Model.model_validate(payload)`, anything else (dict, no annotation) the decoded JSON payload.
+
+A batch subscriber (`batch=True`) gets a list of events (of at most `batch_size`, gathered for at
+most `batch_wait` seconds) and a `BatchContext`; its first parameter is annotated `list[...]`
+(or left bare), the element type deciding each event's model as above. See `batching.py`.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
+import math
 import types
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -23,6 +29,16 @@ from ..errors import ConfigurationError
 from .settings import WorkerSettings
 
 Handler = Callable[..., Awaitable[Any]]
+
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_BATCH_WAIT = 0.05  # seconds a partial batch waits for more events
+_LIST_TYPES = (
+    list,
+    collections.abc.Sequence,
+    collections.abc.Iterable,
+    collections.abc.Collection,
+    collections.abc.MutableSequence,
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,9 @@ class Subscription:
     never_retry: tuple[type[BaseException], ...] = ()
     models: dict[str, type[BaseModel]] = field(default_factory=dict)
     default_model: type[BaseModel] | None = None
+    batch: bool = False  # the handler takes (events: list, ctx: BatchContext)
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_wait: float = DEFAULT_BATCH_WAIT
 
     @property
     def name(self) -> str:
@@ -87,11 +106,15 @@ class Router:
         inbox: bool = False,
         ordered: bool = True,
         never_retry: tuple[type[BaseException], ...] = (),
+        batch: bool = False,
+        batch_size: int | None = None,
+        batch_wait: float | None = None,
     ) -> Callable[[Handler], Handler]:
         if not event_types:
             raise ConfigurationError("subscriber() needs at least one event type")
         if not group:
             raise ConfigurationError("subscriber() needs a consumer group")
+        size, wait = _batch_bounds(batch, batch_size, batch_wait)
 
         def register(handler: Handler) -> Handler:
             if not inspect.iscoroutinefunction(handler):
@@ -103,7 +126,7 @@ class Router:
                         f"group {group!r} already handles {sorted(clash)} in {existing.name}; "
                         "one handler per event type and group"
                     )
-            models, default = _models(handler)
+            models, default = _models(handler, batch)
             self.subscriptions.append(
                 Subscription(
                     handler=handler,
@@ -115,6 +138,9 @@ class Router:
                     never_retry=tuple(never_retry),
                     models=models,
                     default_model=default,
+                    batch=batch,
+                    batch_size=size,
+                    batch_wait=wait,
                 )
             )
             return handler
@@ -137,20 +163,66 @@ class Router:
         return resolved
 
 
-def _models(handler: Handler) -> tuple[dict[str, type[BaseModel]], type[BaseModel] | None]:
-    """Pydantic models named by the first parameter's annotation.
+def _batch_bounds(batch: bool, size: int | None, wait: float | None) -> tuple[int, float]:
+    """The batch bounds, checked: a size of at least 1 and a finite wait of at least 0, given
+    only with `batch=True`."""
+    if not isinstance(batch, bool):
+        raise ConfigurationError(f"subscriber(batch=...) is True or False, not {batch!r}")
+    if not batch:
+        if size is not None or wait is not None:
+            raise ConfigurationError("batch_size and batch_wait need batch=True")
+        return DEFAULT_BATCH_SIZE, DEFAULT_BATCH_WAIT
+    size = DEFAULT_BATCH_SIZE if size is None else size
+    wait = DEFAULT_BATCH_WAIT if wait is None else wait
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigurationError(f"batch_size must be a whole number of at least 1, not {size!r}")
+    if (
+        isinstance(wait, bool)
+        or not isinstance(wait, int | float)
+        or not math.isfinite(wait)
+        or wait < 0
+    ):
+        raise ConfigurationError(f"batch_wait must be seconds, 0 or more, not {wait!r}")
+    return size, float(wait)
+
+
+def _is_list_type(annotation: Any) -> bool:
+    origin = get_origin(annotation) or annotation
+    return isinstance(origin, type) and origin in _LIST_TYPES
+
+
+def _models(
+    handler: Handler, batch: bool = False
+) -> tuple[dict[str, type[BaseModel]], type[BaseModel] | None]:
+    """Pydantic models named by the first parameter's annotation (for a batch handler, by the
+    element type of its list).
 
     A union of several models is told apart by each model's `event_type` class attribute;
     a single model applies to every event type of the subscriber.
     """
+    name = getattr(handler, "__qualname__", repr(handler))
     params = list(inspect.signature(handler).parameters.values())
     if not params:
-        raise ConfigurationError(f"handler {handler!r} must take (event, ctx)")
+        shape = "(events: list[...], ctx)" if batch else "(event, ctx)"
+        raise ConfigurationError(f"handler {name} must take {shape}")
     try:
         hints = get_type_hints(handler)
     except Exception as exc:
-        raise ConfigurationError(f"handler {handler!r}: cannot resolve annotations: {exc}") from exc
+        raise ConfigurationError(f"handler {name}: cannot resolve annotations: {exc}") from exc
     annotation = hints.get(params[0].name)
+    if batch:
+        if annotation is not None and not _is_list_type(annotation):
+            raise ConfigurationError(
+                f"handler {name}: batch=True passes a list of events, but its first parameter "
+                f"takes one ({_describe(annotation)}); annotate it list[...]"
+            )
+        args = get_args(annotation)
+        annotation = args[0] if args else None
+    elif annotation is not None and _is_list_type(annotation):
+        raise ConfigurationError(
+            f"handler {name} takes a list of events ({_describe(annotation)}): "
+            "declare it with batch=True, or take one event"
+        )
     candidates = (
         get_args(annotation)
         if get_origin(annotation) in (Union, types.UnionType)
@@ -164,6 +236,10 @@ def _models(handler: Handler) -> tuple[dict[str, type[BaseModel]], type[BaseMode
             by_type[event_type] = model
     default = found[0] if len(found) == 1 else None
     return by_type, default
+
+
+def _describe(annotation: Any) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else repr(annotation)
 
 
 __all__ = ["Handler", "RetryPolicy", "Router", "Subscription"]
