@@ -5,12 +5,12 @@
     .venv/bin/python bench/report.py --render   # re-render REPORT.md from the JSON already there
 
 Needs `bizevents dev up`. Runs each benchmark as a subprocess with bounded sizes and a time limit
-(bench/publish.py, backlog.py and its relay batch-size sweep, consume.py, workers.py with 1, 2 and
-4 processes, ingest.py, bridges.py, compat_gate.py), recording the 1/5/15-minute load average
-before and after each, then writes bench/results/REPORT.md with PNG plots beside it. Each
-figure is printed with the load of the run it comes from. The soak (bench/soak.py, 30 min) is a
-separate command; its latest bench/results/soak.json is included with its own date and load, or
-run here with --soak-minutes N. A full run also writes the summary table into the README.
+(bench/publish.py, backlog.py and its relay batch-size sweep, consume.py, batch.py, workers.py
+with 1, 2 and 4 processes, ingest.py, bridges.py, compat_gate.py), recording the 1/5/15-minute
+load average before and after each, then writes bench/results/REPORT.md with PNG plots beside
+it. Each figure is printed with the load of the run it comes from. The soak (bench/soak.py, 30
+min) is a separate command; its latest bench/results/soak.json is included with its own date and
+load, or run here with --soak-minutes N. A full run also writes the summary table into the README.
 """
 
 from __future__ import annotations
@@ -84,6 +84,11 @@ def steps(profile: str) -> list[Step]:
             "quick": ["--events", "10000", "--cap", "15"],
             "full": ["--events", "200000", "--cap", "40"]}, "consume.json",
             {"quick": 240, "full": 420}),
+        Step("batch", "batch.py", {
+            "tiny": None,
+            "quick": ["--events", "3000", "--cap", "40"],
+            "full": ["--events", "20000", "--cap", "90"]}, "batch.json",
+            {"quick": 240, "full": 540}),
         Step("workers", "workers.py", {
             "tiny": None,
             "quick": ["--events", "10000", "--processes", "1,2", "--cap", "120"],
@@ -360,6 +365,25 @@ def summary_rows(r: Results) -> list[Row]:
             ("worker, 1 ms handler", n(one, "msgs/s"), f"FastStream ACK {n(fs)} "
              f"({ratio(one, fs)})", ld),
         ]  # fmt: skip
+    bat = r.get("batch.json")
+    if bat:
+        by = {x["name"]: x["events_per_s"] for x in bat["results"]}
+        ld = r.load_of("batch.json")
+        for ours, base, label in (
+            ("batch", "per event", ""),
+            ("batch inbox", "per event inbox", ", `inbox=True`"),
+        ):
+            if ours in by and base in by:
+                rows.append(
+                    (
+                        f"batch handler inserting each event into PostgreSQL{label}, "
+                        f"batches of {bat['batch_size']}",
+                        n(by[ours], "events/s"),
+                        f"per-event handler {n(by[base])} ({ratio(by[ours], by[base])}); "
+                        f"raw executemany {n(by.get('raw executemany'))}",
+                        ld,
+                    )
+                )
     wk = r.get("workers.json")
     if wk:
         rows.append(("worker processes (`--processes N`), no-op handler",
@@ -747,6 +771,15 @@ def render(directory: Path) -> Path:
           f"{x['ratio_faststream']} | {x['complete']} |" for x in (con or {}).get("results", [])),
         "", f"{n((con or {}).get('events'))} events over {(con or {}).get('partitions')} "
         f"partitions; load {r.load_of('consume.json')}."], con)  # fmt: skip
+    bat = r.get("batch.json")
+    lines += section("Batch handlers (bench/batch.py)", [
+        "| contender | events/s | baseline | x baseline | x raw executemany | complete |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *(f"| {x['name']} | {n(x['events_per_s'])} | {x['baseline'] or ''} | "
+          f"{x['ratio_baseline'] or ''} | {x['ratio_raw'] or ''} | {x['complete']} |"
+          for x in (bat or {}).get("results", [])),
+        "", f"{n((bat or {}).get('events'))} events over {(bat or {}).get('partitions')} "
+        f"partitions, each inserted as a row; load {r.load_of('batch.json')}."], bat)  # fmt: skip
     wk = r.get("workers.json")
     lines += section("Worker processes (bench/workers.py)", [
         "| processes | events/s | linear from 1 | x linear | first commit after (s) | "
@@ -881,7 +914,8 @@ def main(argv: list[str] | None = None, on_done: Callable[[Path], None] | None =
     mode.add_argument("--profile", choices=PROFILES, help="tiny is for the test suite")
     mode.add_argument("--render", action="store_true", help="only re-render from the JSON there")
     parser.add_argument("--only", help="comma-separated benchmark names (publish, backlog, "
-                        "relay, consume, workers, ingest, bridges, compat_gate)")  # fmt: skip
+                        "relay, consume, batch, workers, ingest, bridges, "
+                        "compat_gate)")  # fmt: skip
     parser.add_argument(
         "--soak-minutes",
         type=float,

@@ -56,7 +56,8 @@ def test_tiny_report_has_its_sections_and_plots(services, tmp_path: Path) -> Non
     rows = [line for line in summary.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 4  # the header, the sweep, OData, SOAP
     assert all("→" in row.rsplit("|", 2)[1] for row in rows[1:])
-    for missing in ("## Consuming", "## Worker processes", "## HTTP gateway", "## Soak"):
+    for missing in ("## Consuming", "## Batch handlers", "## Worker processes", "## HTTP gateway",
+                    "## Soak"):  # fmt: skip
         part = text.split(missing, 1)[1].split("\n## ", 1)[0]
         assert "Not run in this report" in part, missing
     capacity = text.split("## Capacity model", 1)[1].split("\n## ", 1)[0]
@@ -75,6 +76,6 @@ def test_render_of_an_empty_directory_says_what_was_not_run(tmp_path: Path) -> N
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     text = module.render(tmp_path).read_text()
-    assert text.count("Not run in this report") == 8
+    assert text.count("Not run in this report") == 9
     assert "(not measured in this run)" in text
     assert not list(tmp_path.glob("*.png"))

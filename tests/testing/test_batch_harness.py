@@ -133,7 +133,7 @@ async def test_a_retried_event_holds_its_key_so_later_events_of_the_key_wait_beh
         await t.drain()
         assert not t.dead_letters()
         retried = [c for c in t.handled(tick) if c.key == "k1" and c.event.n == 3]
-        assert [c.attempt for c in retried] == [3]  # handled from the retry topic
+        assert [(c.attempt, c.batch) for c in retried] == [(3, 1)]  # from the retry topic, alone
     assert seen == {k: list(range(10)) for k in ("k0", "k1", "k2")}
     # k1's later events in the failed batch were parked behind n=3, not run before it.
     assert HANDLED.labels(group, "parked")._value.get() >= 1
