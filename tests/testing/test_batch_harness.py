@@ -175,3 +175,23 @@ async def test_a_dead_letter_outcome_raised_for_a_batch_dead_letters_only_its_ev
         assert letter.error_type == "DeadLetter"
         handled = sorted(c.event.n for c in t.handled(tick))
     assert handled == [0, 1, 2, 3, 4, 6, 7]
+
+
+async def test_an_event_its_model_refuses_is_dead_lettered_alone_and_the_batch_runs() -> None:
+    tick, group = names()
+    events = Events(app="ticks")
+    batches: list[list[int]] = []
+
+    @events.subscriber(tick, group=group, batch=True, batch_size=8, batch_wait=0.05)
+    async def handle(batch: list[Tick], ctx: BatchContext) -> None:
+        batches.append([e.n for e in batch])
+
+    async with TestEvents(events, partitions=1) as t:
+        for n in range(6):
+            data: dict[str, Any] = {"k": f"k{n}", "n": n if n != 2 else "two"}
+            await t.publish(tick, data, key=f"k{n}", wait=False)
+        await t.drain()
+        (letter,) = t.dead_letters()
+        assert letter.error_type.endswith("ValidationError")
+        assert letter.attempts == 0  # never reached the handler
+    assert batches == [[0, 1, 3, 4, 5]]

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from bizevents.logging import configure_logging
-from bizevents.worker import Context, Router, Worker, WorkerSettings
+from bizevents.worker import BatchContext, Context, Router, Worker, WorkerSettings
 from bizevents.worker.metrics import HANDLED
 
 from .tcp_proxy import CuttableProxy
@@ -22,7 +22,9 @@ from .worker_helpers import Kafka, envelope, running, wait_until
 pytestmark = pytest.mark.services
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["per-event", "batch"])
 async def test_an_outage_is_told_once_and_waited_out(
+    batch: bool,
     kafka: Kafka,
     group: str,
     services: Any,
@@ -39,12 +41,20 @@ async def test_an_outage_is_told_once_and_waited_out(
     etype = await kafka.new_type()
     router = Router()
 
-    @router.subscriber(etype, group=group, inbox=True)
-    async def record(event: dict[str, int], ctx: Context) -> None:
-        assert ctx.connection is not None
-        await ctx.connection.execute(
-            f"INSERT INTO {db_schema}.effects VALUES ($1, $2)", ctx.id, event["n"]
-        )
+    insert = f"INSERT INTO {db_schema}.effects VALUES ($1, $2)"
+    if batch:
+        # A batch subscriber waits out the outage the same way: no split, no retry.
+        @router.subscriber(etype, group=group, inbox=True, batch=True, batch_wait=0.2)
+        async def record_batch(events: list[dict[str, int]], ctx: BatchContext) -> None:
+            assert ctx.connection is not None
+            rows = [(i, e["n"]) for i, e in zip(ctx.ids, events, strict=True)]
+            await ctx.connection.executemany(insert, rows)
+    else:
+
+        @router.subscriber(etype, group=group, inbox=True)
+        async def record(event: dict[str, int], ctx: Context) -> None:
+            assert ctx.connection is not None
+            await ctx.connection.execute(insert, ctx.id, event["n"])
 
     url = f"postgresql://bizevents@127.0.0.1:{proxy.port}/bizevents"
     settings = fast_settings(database_url=url, inbox_cleanup_interval=0.3)
@@ -68,6 +78,7 @@ async def test_an_outage_is_told_once_and_waited_out(
     assert output.count("database reachable again") == 1, output
     assert "Traceback" not in output
     assert "handler failed" not in output
+    assert "batch failed" not in output
     assert [r.getMessage() for r in caplog.records if r.name.startswith("asyncpg")] == []
     # Waiting used no retry and dead-lettered nothing; every event has one effect.
     assert HANDLED.labels(group, "retry")._value.get() == 0
