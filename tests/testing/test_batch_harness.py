@@ -195,3 +195,28 @@ async def test_an_event_its_model_refuses_is_dead_lettered_alone_and_the_batch_r
         assert letter.error_type.endswith("ValidationError")
         assert letter.attempts == 0  # never reached the handler
     assert batches == [[0, 1, 3, 4, 5]]
+
+
+async def test_a_stop_hands_a_partial_batch_over_at_once() -> None:
+    tick, group = names()
+    events = Events(app="ticks")
+    batches: list[list[int]] = []
+
+    @events.subscriber(tick, group=group, batch=True, batch_size=100, batch_wait=600)
+    async def handle(batch: list[Tick], ctx: BatchContext) -> None:
+        batches.append([e.n for e in batch])
+
+    loop = asyncio.get_running_loop()
+    async with TestEvents(events, partitions=1) as t:
+        for n in range(3):
+            await t.publish(tick, {"k": f"k{n}", "n": n}, key=f"k{n}", wait=False)
+        assert t.worker is not None
+        batchers = list(t.worker.groups[0].batchers.values())
+        await t.wait_for(lambda: sum(b.waiting for b in batchers) == 3)
+        stopping = loop.time()
+    # Finished (and committed) by the stop, not after the ten minutes the batch could wait.
+    assert loop.time() - stopping < 10
+    assert batches == [[0, 1, 2]]
+    assert t.memory is not None
+    (partition,) = t.memory.partitions_of(tick)
+    assert t.memory.committed[group][partition] == 3

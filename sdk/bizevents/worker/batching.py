@@ -70,6 +70,11 @@ class Batcher:
         if items:
             self._flush(items)
 
+    def hurry(self) -> None:
+        """Hand everything on at once from now on (the group is stopping)."""
+        self.wait = 0.0
+        self.flush()
+
     @property
     def waiting(self) -> int:
         return len(self._items)

@@ -224,6 +224,8 @@ class GroupConsumer:
         self.stopping.set()
         if self._fetch_task is not None:
             await asyncio.gather(self._fetch_task, return_exceptions=True)
+        for batcher in self.batchers.values():
+            batcher.hurry()  # nothing more is coming: partial batches need not wait
         left = sum(self.scheduled.values())
         log.info("finishing fetched records", group=self.group, records=left, timeout=timeout)
         drained = await self._wait_idle(lambda: not any(self.scheduled.values()), timeout)
@@ -735,6 +737,8 @@ class GroupConsumer:
         it, forget them. Their new owner starts from that commit."""
         self.revoking.update(revoked)
         started = time.monotonic()
+        for batcher in self.batchers.values():
+            batcher.flush()  # what waits in a partial batch is finished before the revoke
         left = sum(self.scheduled.get(tp, 0) for tp in revoked)
         finished = await self._wait_idle(
             lambda: not any(self.scheduled.get(tp, 0) for tp in revoked),
