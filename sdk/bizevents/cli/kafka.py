@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from ..contracts import load_contracts
 from ..contracts.settings import ContractsSettings
 from ..errors import BizEventsError
 from ..kafka import login_refused
-from ..security.acls import AclPlan, Derived, derive, plan
+from ..security.acls import Acl, AclPlan, Derived, derive, plan
 from ..security.kafka_admin import KafkaAdmin
 from .base import command_group
 
@@ -148,14 +149,30 @@ def acl_apply(
         settings, derived, result = _compute(path, principal, gateway, dlq)
         _show(result, derived, as_json=False, remove=remove)
 
-        async def go(admin: KafkaAdmin) -> None:
+        async def go(admin: KafkaAdmin) -> bool:
             await admin.create_acls(result.add)
             if remove:
                 await admin.delete_acls(result.remove)
+            return await _shown(admin, set(result.add), set(result.remove) if remove else set())
 
-        _with_admin(settings, go)
+        shown = _with_admin(settings, go)
     removed = len(result.remove) if remove else 0
     typer.echo(f"applied: {len(result.add)} added, {removed} removed")
+    if not shown:
+        typer.echo("note: Kafka does not show all of the change yet; `acl plan` will, shortly")
+
+
+async def _shown(admin: KafkaAdmin, added: set[Acl], removed: set[Acl]) -> bool:
+    """Wait (at most 30 s) until Kafka shows the change: it answers once its controller has it,
+    and a plan run right after could still see the old ACLs."""
+    deadline = time.monotonic() + 30
+    while True:
+        current = await admin.describe_acls()
+        if added <= current and not removed & current:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.2)
 
 
 def _read_password() -> str:
