@@ -101,6 +101,7 @@ class Env:
     http: httpx.AsyncClient
     keys: dict[str, str]  # app name -> API key
     shop: Shop
+    settings: BrokerSettings  # what the app was created with (the services' addresses)
 
     def auth(self, app: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[app]}"}
@@ -155,12 +156,19 @@ async def gateway_env(
         webhook_policy=webhook_policy,
         naming=naming,
     )
+    # The services' addresses, not the defaults: on other ports (a second stack) the OData
+    # replay went to whatever Kafka listened on the default port.
     broker_settings = BrokerSettings(
-        registry_schema=registry_schema, gateway_schema=schema, gateway_relay=False, **settings
+        database_url=services.database_url,
+        kafka_bootstrap=services.kafka_bootstrap,
+        registry_schema=registry_schema,
+        gateway_schema=schema,
+        gateway_relay=False,
+        **settings,
     )
     app = create_app(broker_settings, registry, gateway)
     async with make_http(app) as http:
-        env = Env(gateway, registry, schema, http, {}, shop)
+        env = Env(gateway, registry, schema, http, {}, shop, broker_settings)
         await env.new_app("ops", admin=True)
         await env.new_app("orders")
         await env.new_app("billing")

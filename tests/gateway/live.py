@@ -11,7 +11,6 @@ from typing import Any
 import uvicorn
 
 from bizevents_broker.app import create_app
-from bizevents_broker.settings import BrokerSettings
 from servers import free_port
 
 from .conftest import Env
@@ -21,7 +20,7 @@ from .conftest import Env
 async def serving(env: Env, **settings: Any) -> AsyncIterator[str]:
     """The base URL of the env's gateway served over HTTP until the block ends."""
     app = create_app(
-        BrokerSettings(gateway_schema=env.schema, gateway_relay=False, **settings),
+        env.settings.model_copy(update=settings),
         env.registry,
         env.gateway,
     )

@@ -91,7 +91,7 @@ async def test_dead_letters_list_replay_and_purge(services: Any, shop: Shop) -> 
                 replay_topic(group),
                 bootstrap_servers=services.kafka_bootstrap,
                 auto_offset_reset="earliest",
-                # No group: a group's join waited out rebalances on a loaded CI (over 60 s).
+                # No group: nothing to join or commit for one read.
                 # The replay creates the topic: a consumer that looked before it existed must
                 # look again soon (aiokafka's default is five minutes).
                 metadata_max_age_ms=500,
