@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewTopic
 
 from bizevents import topics
-from bizevents.deadletter import H_DUE
+from bizevents.deadletter import H_DUE, DeadLetterRecord
 from bizevents.envelope import to_kafka
 from bizevents.worker import (
     Context,
@@ -81,3 +83,51 @@ async def test_after_a_restart_parked_records_hold_their_key_again(
     async with running(Worker(app(False), settings)):
         await wait_until(lambda: len(order) == 2, 90)
     assert order == [0, 1]
+
+
+async def test_after_a_restart_a_record_that_failed_again_still_runs_before_those_parked_behind_it(
+    kafka: Kafka, group: str, fast_settings: Callable[..., WorkerSettings]
+) -> None:
+    """A retry partition is not in origin order: a record that failed again is appended after the
+    records of its key parked behind it earlier. A restarted worker must know the whole unread
+    part before it runs any of it, even when backpressure lets it take in one record at a time."""
+    etype = await kafka.new_type(partitions=1)
+    retry_topic = topics.retry_topic(group, "1s")
+    await kafka.admin.create_topics([NewTopic(retry_topic, 1, 1)])
+    source = [envelope(etype, {"n": n}, key="k") for n in range(3)]
+    await kafka.send(etype, source)  # offsets 0, 1, 2
+    # An earlier worker handled 0, failed 1 and parked 2 behind it, committed the source, then
+    # ran 1 again (it failed again: appended after 2) and died.
+    committer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group,
+                                 enable_auto_commit=False)  # fmt: skip
+    await committer.start()
+    try:
+        committer.assign([TopicPartition(etype, 0)])
+        await committer.commit({TopicPartition(etype, 0): 3})
+    finally:
+        await committer.stop()
+    now = datetime.now(UTC)
+
+    def parked(n: int, attempts: int, due_in: float) -> tuple[Any, Any, Any]:
+        key, value, headers = to_kafka(source[n])
+        letter = DeadLetterRecord(
+            group=group, original_topic=etype, original_partition=0, original_offset=n,
+            error="failed", error_type="ConnectionError", attempts=attempts, first_failure=now,
+            last_failure=now, key=key, value=value, headers=headers,
+        )  # fmt: skip
+        return letter.retry_record(1, now + timedelta(seconds=due_in), parked=attempts == 0)
+
+    for key, value, headers in (parked(2, 0, -1.0), parked(1, 1, 1.5)):
+        await kafka.producer.send_and_wait(retry_topic, value, key=key, headers=headers)
+    order: list[int] = []
+    router = Router()
+
+    @router.subscriber(etype, group=group, retry=RetryPolicy(attempts=1, delays=(1.0,)))
+    async def handle(event: dict[str, int], ctx: Context) -> None:
+        order.append(event["n"])
+
+    settings = fast_settings(topic_partitions=1, fetch_max_records=1, max_pending_per_partition=1)
+    async with running(Worker(router, settings)):
+        await kafka.send(etype, [envelope(etype, {"n": 3}, key="k")])
+        await wait_until(lambda: len(order) >= 3, 60)
+    assert order == [1, 2, 3]

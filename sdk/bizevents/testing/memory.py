@@ -131,7 +131,7 @@ class MemoryProducer:
 
 class MemoryConsumer:
     """The subset of AIOKafkaConsumer the worker uses: subscribe with a rebalance listener,
-    getmany, pause/resume, commit, committed, position, end offsets, highwater. The single
+    getmany, pause/resume, seek, commit, committed, position, end offsets, highwater. The single
     member gets every partition."""
 
     def __init__(self, kafka: MemoryKafka, group: str) -> None:
@@ -169,6 +169,9 @@ class MemoryConsumer:
 
     def resume(self, *tps: TopicPartition) -> None:
         self._paused.difference_update(tps)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self._position[tp] = offset
 
     def highwater(self, tp: TopicPartition) -> int:
         return self.kafka.end(tp)

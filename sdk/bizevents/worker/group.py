@@ -46,13 +46,15 @@ Flow of a record:
    the timeout, then committed: only records still running at the timeout come again.
 
 Holds live in this process. After a restart or rebalance they are rebuilt from the retry topics:
-source partitions are held back until the retry partitions are read to their end (bounded by
-backpressure and `warmup_timeout`). Several workers of one group keep them right because a
-record goes to the retry partition with its source partition's number and the co-partitioned
-assignor (`assignor.py`) gives partition i of every topic of the group to one member: a key's
-source and retry partitions are always read by the same process. (Should a head still sit in a
-partition owned elsewhere, e.g. topics of unequal partition counts, its hold is dropped rather
-than stall the key.)
+the retry partitions are first scanned to the end they had at the assignment (keys and origins
+only), with everything else of their partition number paused, then rewound and read as usual
+(`RetryWarmup`: no timeout, no escape; a retry partition is not in origin order, so not even a
+retry record runs before its partition number is scanned). Several workers of one
+group keep them right because a record goes to the retry partition with its source partition's
+number and the co-partitioned assignor (`assignor.py`) gives partition i of every topic of the
+group to one member: a key's source and retry partitions are always read by the same process.
+(Should a head still sit in a partition owned elsewhere, e.g. topics of unequal partition
+counts, its hold is dropped rather than stall the key.)
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ class GroupConsumer:
         self.delayed: dict[TopicPartition, deque[Delivery]] = {}
         self.paused: set[TopicPartition] = set()
         self._resumed = asyncio.Event()  # set when backpressure resumes a partition
-        self.warmup = RetryWarmup(group, self.retry_topics, settings.warmup_timeout)
+        self.warmup = RetryWarmup(group, self.retry_topics, warn_after=30.0)
         self.revoking: set[TopicPartition] = set()
         # Records handed to a key's lane and not finished yet (running or queued), per partition:
         # a stop or a revoke waits for these to reach zero.
@@ -280,8 +282,12 @@ class GroupConsumer:
             batch = await consumer.getmany(
                 timeout_ms=200, max_records=self.settings.fetch_max_records
             )
+            scanning = self.warmup.scanning
             for tp, records in batch.items():
                 if tp in self.revoking:
+                    continue
+                if tp in scanning:
+                    self._scan(tp, records)
                     continue
                 tracker = self.commits.tracker(tp)
                 run = tracker.add_run(records)
@@ -306,7 +312,20 @@ class GroupConsumer:
             self._resumed.set()
             self.paused.difference_update(ready)
             assigned = self.consumer.assignment()
-            self.consumer.resume(*[tp for tp in ready if tp in assigned])
+            # A partition still held back for the retry warm-up stays paused.
+            held = self.warmup.held_back
+            self.consumer.resume(*[tp for tp in ready if tp in assigned and tp not in held])
+
+    def _scan(self, tp: TopicPartition, records: list[Any]) -> None:
+        """Retry warm-up: hold the keys of a retry partition's records, keep nothing else (the
+        partition is rewound and read again once its partition number is scanned)."""
+        if not records:
+            return
+        self.warmup.scanned(tp, records[0].offset)
+        tier, location = self._tier_of(tp.topic), (tp.topic, tp.partition)
+        for item in self.intake.decode(tp, Run(OffsetTracker(), records), counting=False):
+            if item.key is not None:
+                self.holds.park(item.key, item.origin, tier, location)
 
     def _intake(self, tp: TopicPartition, run: Run) -> None:
         """Decode a partition's fetched run (`Intake`) and queue each record in its key's lane, in
@@ -770,7 +789,7 @@ class GroupConsumer:
             # A partition we get back starts from the committed offset: fresh bookkeeping.
             self.trackers.pop(tp, None)
         assert self.consumer is not None
-        await self.warmup.start(self.consumer, assigned)
+        self.warmup.start(self.consumer, assigned)
 
 
 def _seq(item: Delivery) -> int:

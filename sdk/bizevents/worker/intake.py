@@ -52,8 +52,9 @@ class Intake:
             return Source.RETRY
         return Source.REPLAY if topic == self.replay_topic else Source.EVENTS
 
-    def decode(self, tp: TopicPartition, run: Run) -> list[Delivery]:
-        """The deliveries of a fetched run, in offset order (ignored records left out, done)."""
+    def decode(self, tp: TopicPartition, run: Run, *, counting: bool = True) -> list[Delivery]:
+        """The deliveries of a fetched run, in offset order (ignored records left out, done;
+        counted in the metrics unless `counting` is off: a warm-up scan reads them again)."""
         topic = tp.topic
         source = self.source_of(topic)
         retry = source is Source.RETRY
@@ -83,7 +84,8 @@ class Intake:
                 if sub is None:
                     if contracts is not None and envelope.type not in contracts:
                         raise UnknownEventTypeError(envelope.type)
-                    self.metrics.handled["ignored"] += 1
+                    if counting:
+                        self.metrics.handled["ignored"] += 1
                     run.done(index)  # another group's event on a shared topic
                     continue
             except (EnvelopeError, UnknownEventTypeError) as exc:

@@ -57,11 +57,6 @@ class WorkerSettings(ConnectionSettings):
     revoke_timeout: float = Field(
         default=10.0, ge=0, description="Seconds in-flight handlers get on a rebalance"
     )
-    # After an assignment, source partitions wait at most this long for the retry partitions to
-    # be read (so parked records hold their keys again before later records run).
-    warmup_timeout: float = Field(
-        default=30.0, ge=0, description="Seconds to read retry topics before new records run"
-    )
     metrics_port: int = Field(
         default=0, ge=0, le=65535, description="Port of the worker's /metrics (0: none)"
     )
