@@ -126,7 +126,8 @@ async def test_inbox_batch_commits_as_one_transaction_and_split_dead_letters_the
     headers = dict(letter.headers)
     assert headers["bizevents_error"] == b"ValueError: event 41: amount is negative"
     assert b'"n": 41' in letter.value or b'"n":41' in letter.value
-    assert calls[0] == list(range(total))  # one batch at first, which failed
+    # The poison event came in a batch of several, whose call inserted rows and failed.
+    assert len(next(c for c in calls if 41 in c)) > 1
     # Every failed call inserted rows; none of them stayed: each good event's row is there once,
     # the poison event has neither a row nor an inbox row.
     good = set(range(total)) - {41}
