@@ -108,7 +108,9 @@ class Broker:
         """What must never come back: the admin token and every key's secret part."""
         return [
             self.token,
-            *(key.rsplit("_", 1)[-1] for key in self.keys.values()),
+            # bze_<12 hex id>_<43 chars>: the secret may hold "_" itself (an rsplit took
+            # its last few characters, which then turned up in responses by chance).
+            *(key.split("_", 2)[2] for key in self.keys.values()),
             *self.keys.values(),
         ]
 
