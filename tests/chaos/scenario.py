@@ -64,6 +64,7 @@ class Options:
     gateway_share: float = 0.2  # of the events, published over HTTP through the broker
     kinds: tuple[str, ...] = ("relay", "worker", "worker_term", "broker", "kafka", "postgres")
     first: tuple[str, ...] = ()  # faults that come first, in this order; then random from kinds
+    drain_stall: float = 180.0  # afterwards, give up waiting after this long without progress
 
 
 @dataclass
@@ -409,14 +410,29 @@ async def _terminate(process: subprocess.Popen[bytes], patience: float = 60) -> 
     return round(time.monotonic() - started, 1)
 
 
-async def _until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+async def _drain(outstanding: Any, stall: float, report_every: float = 30.0) -> bool:
+    """Wait until `outstanding()` (events not yet relayed or handled) is 0. The wait scales with
+    the backlog: it goes on as long as the backlog shrinks, and gives up only after `stall`
+    seconds without progress (a 100k run's workers need far longer than a 10k run's)."""
+    best: int | None = None
+    last_progress = last_report = time.monotonic()
+    while True:
+        left: int | None = None
         with contextlib.suppress(*DB_ERRORS):
-            if await predicate():
+            left = await outstanding()
+        now = time.monotonic()
+        if left is not None:
+            if left == 0:
                 return True
+            if best is None or left < best:
+                best, last_progress = left, now
+            if now - last_report > report_every:
+                say(f"draining: {left:,} events not yet relayed or handled")
+                last_report = now
+        if now - last_progress > stall:
+            say(f"no progress for {stall:.0f} s with {best:,} events left: checking anyway")
+            return False
         await asyncio.sleep(0.5)
-    return False
 
 
 def _prepare(root: Path, logs: Path) -> None:
@@ -530,20 +546,21 @@ async def run(opts: Options, workdir: Path | None = None) -> Outcome:
             f"{gateway.committed:,} accepted by the gateway; waiting for relays and workers"
         )
 
-        async def drained() -> bool:
+        async def outstanding() -> int:
             c = await asyncpg.connect(url, timeout=5)
             try:
                 pending = await c.fetchval("SELECT count(*) FROM chaos.outbox")
-                handled = await c.fetch(
-                    "SELECT grp, count(DISTINCT event_id) FROM chaos.effects GROUP BY grp"
-                )
-                committed = await c.fetchval("SELECT count(*) FROM chaos.ledger")
                 pending += await c.fetchval("SELECT count(*) FROM chaos_gw.outbox")
+                handled = dict(await c.fetch(
+                    "SELECT grp, count(DISTINCT event_id) FROM chaos.effects GROUP BY grp"
+                ))  # fmt: skip
+                committed = await c.fetchval("SELECT count(*) FROM chaos.ledger")
             finally:
                 await c.close()
-            return pending == 0 and all(r[1] >= committed for r in handled) and len(handled) == 2
+            behind = sum(max(0, committed - handled.get(g, 0)) for g in ("inbox", "plain"))
+            return int(pending + behind)
 
-        await _until(drained, 180)
+        await _drain(outstanding, opts.drain_stall)
         supervisor.cancel()
         say("checking")
         check_conn = await asyncpg.connect(url)

@@ -1,42 +1,38 @@
 """The short chaos run: 10k events and 20 faults, checked by the independent checker.
 
-Every kind of fault happens in it; process kills are weighted above Kafka and PostgreSQL crashes,
-whose restarts take most of the run's time. The long run is the same scenario with more of
-everything: `python -m tests.chaos --events 100000 --faults 200`.
+It runs in the test suite by default (marker `chaos`; `-m 'not chaos'` leaves it out). Every kind
+of fault happens in it, each at least once. Kafka is killed exactly once: its restart after
+kill -9 (log recovery, a new JVM) takes 30-40 s on a busy 2-core machine, and a second or third
+kill adds as much again (with three, a run took 5.3 min at load 3-4; with one, 4.7 min at 4-5).
+The other kinds are drawn at random, relay and worker kills weighted above the rest (a broker
+restart takes about 13 s, during which the HTTP writers wait). The long run
+is the same scenario with more of everything, Kafka kills included:
+`python -m tests.chaos --events 100000 --faults 200`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
 from .scenario import Options, run
 
-pytestmark = [
-    pytest.mark.services,
-    pytest.mark.slow,
-    pytest.mark.chaos,
-    pytest.mark.skipif(
-        os.environ.get("BIZEVENTS_CHAOS") != "1",
-        reason="the chaos run needs BIZEVENTS_CHAOS=1",
-    ),
-]
+pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.chaos]
 
-# One Kafka kill and one PostgreSQL crash for sure, then a weighted draw.
+KINDS = ("relay", "worker", "worker_term", "broker", "kafka", "postgres")
+# One fault of every kind first (Kafka only there), then a weighted draw of the others.
 SHORT = Options(
     events=10_000,
     faults=20,
-    fault_every=2.5,
+    fault_every=2.0,
     seed=3,
-    first=("kafka", "postgres", "worker_term", "broker"),
-    kinds=("relay", "relay", "worker", "worker", "worker_term", "broker", "broker", "kafka",
-           "postgres"),
-)  # fmt: skip
+    first=("kafka", "postgres", "worker_term", "broker", "worker", "relay"),
+    kinds=("relay", "relay", "worker", "worker", "worker_term", "broker", "postgres"),
+)
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(900)  # about 3-5 min; the rest is for a machine under heavy load
 def test_short_chaos_run_loses_nothing_and_keeps_order() -> None:
     # Its own event loop: on a timeout, asyncio.run cancels the run, whose clean-up stops the
     # private Kafka and PostgreSQL (an abandoned pytest loop would leave them running).
@@ -44,7 +40,8 @@ def test_short_chaos_run_loses_nothing_and_keeps_order() -> None:
     r = outcome.report
     print(f"\nchaos: {outcome.seconds:.0f} s, faults {outcome.faults}, {r.rows()}")
     assert sum(outcome.faults.values()) == 20
-    assert set(outcome.faults) == {"relay", "worker", "worker_term", "broker", "kafka", "postgres"}
+    assert set(outcome.faults) == set(KINDS)
+    assert outcome.faults["kafka"] == 1
     assert r.committed >= 10_000
     assert r.lost == 0, r.examples
     assert r.rolled_back_published == 0
