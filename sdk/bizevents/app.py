@@ -8,7 +8,8 @@ async with conn.transaction():
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,11 +27,11 @@ from .outbox import OutboxWriter, OutgoingEvent, migrate_outbox
 from .outbox.connections import outbox_connection
 from .topics import event_topic
 from .tracing import current_traceparent
-from .worker.router import Router
 
 if TYPE_CHECKING:
     from .contracts import ContractSet, EventContract
     from .direct import DirectPublisher
+    from .worker.router import Handler, RetryPolicy, Router
 
 # Kafka's default max.message.bytes is 1 MiB; leave room for headers.
 DEFAULT_MAX_PAYLOAD = 900_000
@@ -164,9 +165,33 @@ class Events:
         self.contracts: ContractSet | None = contracts
         self.outbox = OutboxWriter(outbox_schema, notify=notify, notify_interval=notify_interval)
         self.max_payload_bytes = max_payload_bytes
-        # Subscribers: `@events.subscriber(type, group=...)`, run by `bizevents worker`.
-        self.router = Router()
-        self.subscriber = self.router.subscriber
+
+    # -- subscribers ----------------------------------------------------------------------------
+    @functools.cached_property
+    def router(self) -> Router:
+        """The subscribers declared on this app, run by `bizevents worker`. Built on first use:
+        an app that only publishes never imports the worker (aiokafka, metrics, ...)."""
+        from .worker.router import Router
+
+        return Router()
+
+    def subscriber(
+        self,
+        *event_types: str,
+        group: str,
+        retry: RetryPolicy | None = None,
+        inbox: bool = False,
+        ordered: bool = True,
+        never_retry: tuple[type[BaseException], ...] = (),
+        batch: bool = False,
+        batch_size: int | None = None,
+        batch_wait: float | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """`@events.subscriber(type, group=...)`: see `bizevents.worker.Router.subscriber`."""
+        return self.router.subscriber(
+            *event_types, group=group, retry=retry, inbox=inbox, ordered=ordered,
+            never_retry=never_retry, batch=batch, batch_size=batch_size, batch_wait=batch_wait,
+        )  # fmt: skip
 
     # -- building (pure) ------------------------------------------------------------------------
     def build(
