@@ -300,6 +300,10 @@ class GroupConsumer:
             await self.warmup.check(consumer, self.paused)
             IN_FLIGHT.labels(self.group).set(sum(t.pending for t in self.trackers.values()))
             self.metrics.flush()
+            # getmany hands out buffered records without suspending: without this, a long run
+            # of them (a warm-up scan of thousands of retry records) starves every other task,
+            # the consumer's heartbeat included, and the group expires this member mid-scan.
+            await asyncio.sleep(0)
 
     def _resume_settled(self) -> None:
         assert self.consumer is not None
