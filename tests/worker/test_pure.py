@@ -241,6 +241,39 @@ class TestHolds:
         assert h.release_locations({("r", 0)}) == 1
         assert not h.held(b"a") and h.held(b"b")
 
+    def test_agrees_with_a_plain_model_under_random_operations(self) -> None:
+        rng = random.Random(5)
+        h = Holds()
+        model: dict[bytes, dict[tuple[str, int, int], tuple[float, tuple[str, int]]]] = {}
+        for _ in range(5000):
+            key = rng.choice((b"a", b"b", b"c"))
+            origin = ("t", rng.randrange(2), rng.randrange(40))
+            roll = rng.random()
+            if roll < 0.5:
+                tier, location = rng.choice((10.0, 60.0)), ("r", rng.randrange(3))
+                h.park(key, origin, tier, location)
+                model.setdefault(key, {})[origin] = (tier, location)
+            elif roll < 0.9:
+                h.release(key, origin)
+                model.get(key, {}).pop(origin, None)
+            else:
+                gone = {("r", rng.randrange(3))}
+                expected = sum(loc in gone for held in model.values() for _, loc in held.values())
+                assert h.release_locations(gone) == expected
+                for held in model.values():
+                    for o in [o for o, (_, loc) in held.items() if loc in gone]:
+                        del held[o]
+            model = {k: v for k, v in model.items() if v}
+            assert len(h) == sum(len(v) for v in model.values())
+            for k in (b"a", b"b", b"c"):
+                head = h.head(k)
+                if k in model:
+                    first = min(model[k])
+                    assert head is not None and head.origin == first
+                    assert (head.tier, head.location) == model[k][first]
+                else:
+                    assert head is None and not h.held(k)
+
 
 class TestBackoff:
     def test_grows_exponentially_with_jitter_and_cap(self) -> None:

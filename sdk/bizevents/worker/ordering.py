@@ -13,7 +13,7 @@ the head. So per-key order survives non-blocking retries.
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -78,7 +78,11 @@ class Token:
 
 class Holds:
     def __init__(self) -> None:
-        self._keys: dict[bytes, list[Token]] = {}
+        self._keys: dict[bytes, list[Token]] = {}  # per key, ordered by origin
+        # Each token by key and origin: a restart's warm-up parks tens of thousands of records,
+        # a few dozen keys each holding hundreds; a scan of the key's list per record was
+        # quadratic.
+        self._tokens: dict[tuple[bytes, Origin], Token] = {}
 
     def held(self, key: bytes) -> bool:
         return key in self._keys
@@ -93,20 +97,21 @@ class Holds:
 
     def park(self, key: bytes, origin: Origin, tier: float, location: Location | None) -> None:
         """Register (or move) a parked message: it sits in retry tier `tier`, at `location`."""
-        tokens = self._keys.setdefault(key, [])
-        for token in tokens:
-            if token.origin == origin:
-                token.tier, token.location = tier, location
-                return
+        token = self._tokens.get((key, origin))
+        if token is not None:
+            token.tier, token.location = tier, location
+            return
+        token = self._tokens[(key, origin)] = Token(origin, tier, location)
         # Ordered by origin: after a restart tokens come back in fetch order, not send order.
-        insort(tokens, Token(origin, tier, location))
+        insort(self._keys.setdefault(key, []), token)
 
     def release(self, key: bytes, origin: Origin) -> None:
         """The message reached a final outcome (done, skipped, dead-lettered)."""
-        tokens = self._keys.get(key)
-        if not tokens:
+        token = self._tokens.pop((key, origin), None)
+        if token is None:
             return
-        tokens[:] = [t for t in tokens if t.origin != origin]
+        tokens = self._keys[key]
+        del tokens[bisect_left(tokens, token)]  # origins are unique within a key
         if not tokens:
             del self._keys[key]
 
@@ -114,8 +119,13 @@ class Holds:
         """Forget messages parked in partitions we no longer own (their new owner holds them)."""
         released = 0
         for key in list(self._keys):
-            kept = [t for t in self._keys[key] if t.location not in locations]
-            released += len(self._keys[key]) - len(kept)
+            kept = []
+            for token in self._keys[key]:
+                if token.location in locations:
+                    del self._tokens[(key, token.origin)]
+                    released += 1
+                else:
+                    kept.append(token)
             if kept:
                 self._keys[key] = kept
             else:
@@ -123,4 +133,4 @@ class Holds:
         return released
 
     def __len__(self) -> int:
-        return sum(len(tokens) for tokens in self._keys.values())
+        return len(self._tokens)
