@@ -167,6 +167,7 @@ class Soak:
                              outbox_schema=self.outbox, space=self.space)  # fmt: skip
         self.published = {"sdk": 0, "gateway": 0}
         self.errors = {"sdk": 0, "gateway": 0}
+        self.reconnects = 0  # gateway keep-alive connections found closed by the broker
         self.requests: list[float] = []
 
     # -- set-up -------------------------------------------------------------------------------
@@ -314,7 +315,12 @@ class Soak:
         event_id, raw = self._gateway_request()
         sent = time.time()
         self.tracker.sent_gateway(event_id, sent)
-        status, _ = await ingest._request(reader, writer, raw)
+        try:
+            status, _ = await ingest._request(reader, writer, raw)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.tracker.gateway.pop(event_id, None)
+            self.published["gateway"] -= 1
+            raise
         # How much of the gateway latency is the request itself (sent to 202).
         self.requests.append(time.time() - sent)
         if status != 202:
@@ -350,11 +356,26 @@ class Soak:
                 await paced("sdk", lane, lambda: self._one_sdk(conn))
 
         async def gateway_lane(lane: int) -> None:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            conn: list[Any] = []
+
+            async def step() -> None:
+                if not conn:
+                    conn.extend(await asyncio.open_connection("127.0.0.1", self.port))
+                try:
+                    await self._one_gateway(*conn)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    # The broker closes a keep-alive connection after 5 s idle (uvicorn's
+                    # default): at a low rate a lane's next request finds it closed. Nothing
+                    # was accepted; the next request goes over a new connection.
+                    conn.pop().close()
+                    conn.clear()
+                    self.reconnects += 1
+
             try:
-                await paced("gateway", lane, lambda: self._one_gateway(reader, writer))
+                await paced("gateway", lane, step)
             finally:
-                writer.close()
+                if conn:
+                    conn[1].close()
 
         await asyncio.gather(*(sdk_lane(k) for k in range(lanes)),
                              *(gateway_lane(k) for k in range(lanes)))  # fmt: skip
@@ -547,6 +568,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             warmup_s=warmup, samples=samples, growth=growth(samples, warmup),
             summary=summarise(samples, warmup), published=soak.published, errors=soak.errors,
             received=soak.tracker.received, repeats=soak.tracker.repeats,
+            gateway_reconnects=soak.reconnects,
             not_received={"sdk": len(soak.tracker.sdk), "gateway": len(soak.tracker.gateway)},
         )  # fmt: skip
     finally:
