@@ -36,8 +36,11 @@ Compare ours with that row (targets: ours no-op >= 0.7x raw + decode and >= 1.0x
 batch), and "ours contracts" / "ours inbox" with their own baselines.
 
 Rate = messages / (time of the last message - time the consumer was started), group join
-included for everyone. Our worker's group topics (retry, replay, dead letters) are created before
-its clock starts, as the source topic is for everyone: a deployed group has them already.
+included for everyone. "cpu s/100k": the contender process's CPU time (all threads) from its
+first message to its last, per 100k messages; on a shared machine it moves much less than msg/s
+with what else runs, and "cpu x own" compares it with the contender's own baseline.
+Our worker's group topics (retry, replay, dead letters) are created before its clock starts, as
+the source topic is for everyone: a deployed group has them already.
 A contender still running after --cap seconds is stopped and its rate is computed over what it
 drained. Each contender runs in a fresh Python process (--same-process: all in this one; in runs
 under load the contender after a FastStream one was then up to 2x slower).
@@ -117,22 +120,28 @@ class Bench:
 
 
 class Counter:
-    """Counts handled messages and remembers when the last one arrived."""
+    """Counts handled messages and remembers when the first and the last one arrived, and the
+    process's CPU time then (read at those two moments only: a per-message clock read would
+    weigh on the contenders that count one message at a time)."""
 
     def __init__(self, target: int) -> None:
         self.target = target
         self.count = 0
         self.first = 0.0
         self.last = 0.0
+        self.cpu_first = 0.0
+        self.cpu_last: float | None = None  # None: the target was not reached
         self.clock_from: float | None = None  # set by a contender whose set-up is not timed
         self.done = asyncio.Event()
 
     def hit(self, n: int = 1) -> None:
         if n and not self.count:
             self.first = time.perf_counter()
+            self.cpu_first = time.process_time()
         self.count += n
         self.last = time.perf_counter()
-        if self.count >= self.target:
+        if self.count >= self.target and self.cpu_last is None:
+            self.cpu_last = time.process_time()
             self.done.set()
 
 
@@ -357,6 +366,7 @@ async def measure(
     task = asyncio.create_task(contender(bench, counter, stop))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(counter.done.wait(), cap)
+    cpu_last = counter.cpu_last if counter.cpu_last is not None else time.process_time()
     stop.set()
     await task
     started = counter.clock_from or started
@@ -365,10 +375,16 @@ async def measure(
     steady_time = counter.last - counter.first
     steady = (counter.count - 1) / steady_time if steady_time > 0 else 0.0
     complete = counter.count >= events
+    # CPU seconds of this process per 100k messages, from the first message to the last (all
+    # threads: aiokafka's work counts as much as ours). Less sensitive than msg/s to what else
+    # runs on the machine.
+    cpu = (
+        (cpu_last - counter.cpu_first) * 100_000 / (counter.count - 1) if counter.count > 1 else 0.0
+    )
     print(
         f"  {name:16} {counter.count:>8} msgs in {elapsed:6.2f} s = {rate:>9,.0f} msg/s"
-        f" (first after {counter.first - started:4.2f} s, then {steady:>9,.0f} msg/s)"
-        + ("" if complete else f"  (stopped at the {cap:.0f} s cap)"),
+        f" (first after {counter.first - started:4.2f} s, then {steady:>9,.0f} msg/s,"
+        f" {cpu:.2f} cpu s per 100k)" + ("" if complete else f"  (stopped at the {cap:.0f} s cap)"),
         flush=True,
     )
     return {
@@ -378,6 +394,7 @@ async def measure(
         "msgs_per_s": round(rate),
         "first_message_after_s": round(counter.first - started, 3),
         "steady_msgs_per_s": round(steady),
+        "cpu_s_per_100k": round(cpu, 3),
         "complete": complete,
     }
 
@@ -489,9 +506,16 @@ def report(
     def cell(value: float | None) -> str:
         return "" if value is None else f"{value:.2f}"
 
+    cpu_by = {r["name"]: r.get("cpu_s_per_100k") for r in results}
+
+    def cpu_ratio(name: str, base: str | None) -> float | None:
+        """How many times the CPU per message of `base` this contender needs (lower: cheaper)."""
+        mine, theirs = cpu_by.get(name), cpu_by.get(base) if base else None
+        return round(mine / theirs, 3) if mine and theirs else None
+
     print(
         f"\n{'contender':17} {'msg/s':>9} {'x raw':>7} {'x raw+decode':>13} {'x fs batch':>11}"
-        f" {'x own baseline':>22}"
+        f" {'x own baseline':>22} {'cpu s/100k':>11} {'cpu x own':>10}"
     )
     for r in results:
         rate = r["msgs_per_s"]
@@ -501,11 +525,13 @@ def report(
         r["ratio_faststream_batch"] = ratio(rate, "faststream batch")
         r["baseline"] = own.get(r["name"])
         r["ratio_baseline"] = ratio(rate, r["baseline"])
+        r["cpu_ratio_baseline"] = cpu_ratio(r["name"], r["baseline"])
         mine = f"{cell(r['ratio_baseline'])} ({r['baseline']})" if r["ratio_baseline"] else ""
         print(
             f"{r['name']:17} {rate:>9,} {cell(r['ratio_raw']):>7}"
             f" {cell(r['ratio_raw_decode']):>13} {cell(r['ratio_faststream_batch']):>11}"
-            f" {mine:>22}"
+            f" {mine:>22} {cell(r.get('cpu_s_per_100k')):>11}"
+            f" {cell(r['cpu_ratio_baseline']):>10}"
         )
     for name, targets in TARGETS.items():
         for base, wanted in targets.items():
@@ -513,6 +539,10 @@ def report(
             if got is not None:
                 verdict = "met" if got >= wanted else f"missed by {wanted - got:.2f}"
                 print(f"target {name} >= {wanted}x {base}: {got:.2f}x, {verdict}")
+        for base in targets:
+            spent = cpu_ratio(name, base)
+            if spent is not None:
+                print(f"  {name} spends {spent:.2f}x the CPU per message of {base}")
     out = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
     out.mkdir(parents=True, exist_ok=True)
     doc = {

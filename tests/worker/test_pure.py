@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from bizevents.deadletter import (
 )
 from bizevents.envelope import Envelope, to_kafka
 from bizevents.errors import ConfigurationError
-from bizevents.worker import Context, RetryPolicy, Router, WorkerSettings
+from bizevents.worker import Context, RetryPolicy, Router, WorkerSettings, runner
 from bizevents.worker.backoff import backoff_delay, delay_label
 from bizevents.worker.offsets import OffsetTracker
 from bizevents.worker.ordering import Holds, KeyLanes
@@ -194,6 +195,45 @@ class TestScheduler:
         await scheduler.close()
         assert owner.started == [1, 10, 20, 30]
 
+    async def test_ready_all_runs_a_fetched_run_on_every_task_in_order(self) -> None:
+        scheduler = Scheduler(4)
+        owner = _Owner(scheduler)
+        gates = [asyncio.Event() for _ in range(4)]
+        # Four idle tasks wait for work: one step must wake all four, not one.
+        owner.queue(_Record(b"w", 1))
+        while len(owner.started) < 1:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        records = [_Record(f"k{i}".encode(), 2 + i, gates[i]) for i in range(4)]
+        try:
+            scheduler.ready_all(owner, records)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert owner.now == 4 and owner.started == [1, 2, 3, 4, 5]
+        finally:
+            for gate in gates:
+                gate.set()
+            await scheduler.close()
+
+    async def test_ready_all_keeps_the_oldest_first_after_a_newer_record(self) -> None:
+        scheduler = Scheduler(1)
+        owner = _Owner(scheduler)
+        gate = asyncio.Event()
+        owner.queue(_Record(b"a", 1, gate))
+        await asyncio.sleep(0)
+        owner.queue(_Record(b"b", 50))
+        # Older than the newest waiting record (a lane's next one, a due retry): still oldest
+        # first.
+        scheduler.ready_all(owner, [_Record(b"c", 20), _Record(b"d", 30)])
+        scheduler.ready_all(owner, [])
+        gate.set()
+        try:
+            while len(owner.started) < 4:
+                await asyncio.sleep(0)
+        finally:
+            await scheduler.close()
+        assert owner.started == [1, 20, 30, 50]
+
     async def test_cancel_stops_only_the_owners_running_records(self) -> None:
         scheduler = Scheduler(2)
         stopping, staying = _Owner(scheduler), _Owner(scheduler)
@@ -210,6 +250,19 @@ class TestScheduler:
         while len(staying.started) < 2:
             await asyncio.sleep(0)
         await scheduler.close()  # the pool survived the cancelled record
+
+
+class TestStartupHeap:
+    def test_frozen_once_per_process(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(runner, "_frozen", False)
+        gc.unfreeze()
+        runner.freeze_startup_heap()
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        kept = [[i] for i in range(1000)]  # new objects: a second freeze would take them too
+        runner.freeze_startup_heap()
+        assert gc.get_freeze_count() == frozen
+        assert kept
 
 
 class TestHolds:

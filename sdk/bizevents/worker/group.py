@@ -349,10 +349,16 @@ class GroupConsumer:
                 else:
                     self._queue(item)
                     queued += 1
-        else:
+        elif self.batchers:
             queue = self._queue
             for item in items:
                 queue(item)
+            queued = len(items)
+        else:
+            # No batch subscriber: every record that opens its lane goes to the scheduler, all
+            # in one step.
+            claim = self.lanes.claim
+            self.scheduler.ready_all(self, [i for i in items if i.key is None or claim(i.key, i)])
             queued = len(items)
         if queued:
             self.scheduled[tp] = self.scheduled.get(tp, 0) + queued

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import time
 from functools import partial
@@ -162,6 +163,7 @@ class Worker:
         for group in self.groups:
             await group.start()  # Kafka answered just above: a failure here is not a wait
         serve_metrics(self.settings.metrics_port, ("worker",), self.settings.metrics_host)
+        freeze_startup_heap()
 
     async def _migrate_inbox(self) -> None:
         pool = await self.pool()
@@ -327,3 +329,19 @@ async def _wait_visible(admin: AIOKafkaAdminClient, names: list[str], timeout: f
         if time.monotonic() > deadline:
             raise ConfigurationError(f"topics not ready after {timeout}s: {set(names) - ready}")
         await asyncio.sleep(0.1)
+
+
+_frozen = False
+
+
+def freeze_startup_heap() -> None:
+    """Once per process: collect, then move what is left (modules, the app, its contracts) out
+    of the garbage collector's reach. Records in flight live long enough to reach the oldest
+    generation, so full collections come often; without this each one walks the whole startup
+    heap again (a tenth of a no-op worker's CPU). Frozen objects are still freed when their
+    last reference goes; only cycles among them would stay."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
