@@ -75,6 +75,7 @@ from bizevents.settings import ConnectionSettings
 from bizevents.topics import dead_letter_topic, replay_topic, retry_topic
 from bizevents.worker import Router, Worker, WorkerSettings
 from bizevents.worker.inbox import migrate_inbox
+from bizevents.worker.runner import freeze_startup_heap
 
 ROOT = Path(__file__).resolve().parents[1]
 INBOX_CONNECTIONS = 20  # the worker's pool at the default concurrency: max(2, min(64, 20))
@@ -321,6 +322,7 @@ def ours(
         )
         worker = Worker(app, settings)
         await worker.start()
+        freeze_startup_heap()  # as `bizevents worker` (Worker.run) does in its own process
         try:
             await stop.wait()
         finally:

@@ -163,7 +163,6 @@ class Worker:
         for group in self.groups:
             await group.start()  # Kafka answered just above: a failure here is not a wait
         serve_metrics(self.settings.metrics_port, ("worker",), self.settings.metrics_host)
-        freeze_startup_heap()
 
     async def _migrate_inbox(self) -> None:
         pool = await self.pool()
@@ -251,6 +250,9 @@ class Worker:
             loop.add_signal_handler(sig, stop.set)
         try:
             await self.start()
+            # `run` owns its process (signal handlers too); `start` alone, embedded in an app or
+            # a test harness, leaves the host's garbage collector alone.
+            freeze_startup_heap()
             log.info("worker running", groups=self.group_names)
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
