@@ -7,6 +7,7 @@ on both the in-memory harness and the real Kafka: tests/testing/test_behaviour_d
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from bizevents.worker import (
     Router,
     Worker,
     WorkerSettings,
+    runner,
 )
 
 from .worker_helpers import Kafka, envelope, running, wait_until
@@ -131,3 +133,24 @@ async def test_after_a_restart_a_record_that_failed_again_still_runs_before_thos
         await kafka.send(etype, [envelope(etype, {"n": 3}, key="k")])
         await wait_until(lambda: len(order) >= 3, 60)
     assert order == [1, 2, 3]
+
+
+async def test_start_alone_leaves_the_host_process_collector_alone(
+    kafka: Kafka,
+    group: str,
+    fast_settings: Callable[..., WorkerSettings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`Worker.run` (the `bizevents worker` process) freezes its startup heap; `Worker.start`,
+    embedded in an app or a test harness, must not freeze the host's objects."""
+    monkeypatch.setattr(runner, "_frozen", False)
+    gc.unfreeze()
+    etype = await kafka.new_type(partitions=1)
+    router = Router()
+
+    @router.subscriber(etype, group=group)
+    async def handle(event: dict[str, int], ctx: Context) -> None:
+        return None
+
+    async with running(Worker(router, fast_settings(topic_partitions=1))):
+        assert gc.get_freeze_count() == 0

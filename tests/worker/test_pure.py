@@ -24,7 +24,6 @@ from bizevents.deadletter import (
 )
 from bizevents.envelope import Envelope, to_kafka
 from bizevents.errors import ConfigurationError
-from bizevents.testing import TestEvents
 from bizevents.worker import Context, RetryPolicy, Router, WorkerSettings, runner
 from bizevents.worker.backoff import backoff_delay, delay_label
 from bizevents.worker.offsets import OffsetTracker
@@ -264,20 +263,6 @@ class TestStartupHeap:
         runner.freeze_startup_heap()
         assert gc.get_freeze_count() == frozen
         assert kept
-
-    async def test_start_alone_leaves_the_host_process_collector_alone(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        monkeypatch.setattr(runner, "_frozen", False)
-        gc.unfreeze()
-        router = Router()
-
-        @router.subscriber("test.heap.Thing.v1", group="heap")
-        async def handle(event: dict[str, int], ctx: Context) -> None:
-            return None
-
-        async with TestEvents(router):  # Worker.start() on the in-memory transport
-            assert gc.get_freeze_count() == 0
 
 
 class TestHolds:
