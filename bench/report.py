@@ -855,7 +855,7 @@ def soak_section(r: Results, plot: str | None) -> list[str]:
         "| --- | --- | --- | --- |",
         *(f"| {k} | {n(v['p50_ms_median'], 'ms', 1)} | {n(v['p99_ms_median'], 'ms', 1)} | "
           f"{n(v['p99_ms_worst'], 'ms', 1)} |" for k, v in soak["summary"].items()
-          if isinstance(v, dict)),
+          if isinstance(v, dict) and "p99_ms_worst" in v),  # not the request-only entry
         "",
         *([f"The gateway's own share of its latency (request sent to 202): p50 "
            f"{n(soak['summary']['gateway_request']['p50_ms_median'], 'ms', 1)}, p99 "
