@@ -185,7 +185,7 @@ class KafkaServer:
                     "run `bizevents dev down --wipe` first, or use another BIZEVENTS_STATE_DIR"
                 )
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
         scram: list[str] = []
         if self.secure:
             admin = kafka_security.load_or_create(self.admin_password_file, kafka_security.ADMIN)
@@ -324,6 +324,16 @@ class KafkaServer:
             version=self.version,
             secure=self.secure,
         )
+
+
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka writes them (base64url of 16 bytes). One that starts with "-"
+    is drawn again, as Kafka's own `Uuid.randomUuid` does: the storage tool would read it as an
+    option (`-t -x...`: "expected one argument"), one start in 64."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 # Kafka keeps files open per partition; test suites create thousands of partitions.
