@@ -81,3 +81,10 @@ class CoPartitionedAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
     @classmethod
     def on_assignment(cls, assignment: ConsumerProtocolMemberAssignment) -> None:
         pass
+
+
+# The only strategy a worker offers. aiokafka 0.14 sends one JoinGroup per configured assignor
+# (the first with one protocol, the next with two, ...): the broker sees a member whose metadata
+# changed and rebalances again, and a group of several workers can rebalance for minutes
+# (aio-libs/aiokafka#1168). So no round-robin fallback: all members of a group run this one.
+ASSIGNMENT_STRATEGY = (CoPartitionedAssignor,)

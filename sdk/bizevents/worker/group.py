@@ -69,12 +69,11 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 from .. import topics
 from ..deadletter import DeadLetterSink
 from ..mesh import Inbound
-from .assignor import CoPartitionedAssignor
+from .assignor import ASSIGNMENT_STRATEGY
 from .backoff import delay_label
 from .batching import Batch, Batcher
 from .commits import Commits
@@ -197,9 +196,7 @@ class GroupConsumer:
             **self.settings.kafka_client_options(),
             group_id=self.group,
             group_instance_id=instance_id,
-            # Co-partitioned first; round-robin only while older workers of the group still run
-            # (the broker picks a strategy every member supports).
-            partition_assignment_strategy=(CoPartitionedAssignor, RoundRobinPartitionAssignor),
+            partition_assignment_strategy=ASSIGNMENT_STRATEGY,
             client_id=f"bizevents-worker-{self.group}",
             enable_auto_commit=False,
             isolation_level="read_committed",
