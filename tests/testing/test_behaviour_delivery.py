@@ -20,6 +20,7 @@ from bizevents import topics
 from bizevents.deadletter import from_kafka_record
 from bizevents.envelope import to_kafka
 from bizevents.worker import Context, DeadLetter, Retry, RetryPolicy, Router, Skip
+from bizevents.worker.backoff import delay_label
 from bizevents.worker.metrics import HANDLED
 
 from .conftest import ends_of, eventually, new_group, new_type, nonzero, on
@@ -216,6 +217,107 @@ async def test_replay_topic_is_dispatched_by_type(backend: str | None) -> None:
         await t.send_record(topics.replay_topic(group), *to_kafka(event))
         await eventually(lambda: len(seen) == 1)
     assert seen == [(event.id, topics.replay_topic(group))]
+
+
+async def _retry_records(t: Any, group: str, delays: tuple[float, ...]) -> list[Any]:
+    found = []
+    for delay in delays:
+        found += await t.records(topics.retry_topic(group, delay_label(delay)))
+    return found
+
+
+async def test_records_behind_a_retried_one_go_round_the_retry_topics_once(
+    backend: str | None,
+) -> None:
+    """A parked record back from its retry topic before its key's head resolved waits for the head
+    in memory: it is not sent round again on every pass of the head (a storm of re-sends when a
+    key is held for long), and it runs once the head is done."""
+    etype, group = new_type(), new_group()
+    router = Router()
+    order: list[int] = []
+    fails = {1: 3}  # message 1 fails on its first 3 deliveries: a retry through every tier
+    delays = (0.3, 0.6, 0.9)
+
+    @router.subscriber(etype, group=group, retry=RetryPolicy(attempts=1, delays=delays))
+    async def handle(event: dict[str, int], ctx: Context) -> None:
+        if fails.get(event["n"], 0) > 0:
+            fails[event["n"]] -= 1
+            raise RuntimeError("transient")
+        order.append(event["n"])
+
+    async with on(backend, router, partitions=1) as t:
+        for i in range(10):
+            await t.publish(etype, {"n": i}, key="k", wait=False)
+        await eventually(lambda: len(order) == 10)
+        sent = [
+            Thing.model_validate_json(r.value).n for r in await _retry_records(t, group, delays)
+        ]
+    assert order == list(range(10))
+    # 1 went to each tier once; 2..9 were parked behind it once each, and only once.
+    assert sorted(sent) == [1, 1, 1, *range(2, 10)]
+
+
+async def test_records_waiting_for_their_head_never_stall_its_partition(
+    backend: str | None,
+) -> None:
+    """Backpressure far below what waits behind a head that failed again into the same retry
+    partition, after them: the partition is read on until the head comes back."""
+    followers = 30
+    etype, group = new_type(), new_group()
+    router = Router()
+    order: list[int] = []
+    fails = {0: 2}
+
+    @router.subscriber(etype, group=group, retry=RetryPolicy(attempts=1, delays=(0.2, 0.2, 0.2)))
+    async def handle(event: dict[str, int], ctx: Context) -> None:
+        if fails.get(event["n"], 0) > 0:
+            fails[event["n"]] -= 1
+            raise RuntimeError("transient")
+        order.append(event["n"])
+
+    limits = {"max_pending_per_partition": 4, "fetch_max_records": 2}
+    async with on(backend, router, partitions=1, **limits) as t:
+        for i in range(followers + 1):
+            await t.publish(etype, {"n": i}, key="k", wait=False)
+        await eventually(lambda: len(order) == followers + 1, 60)
+        resent = await _retry_records(t, group, (0.2,))
+    assert order == list(range(followers + 1))
+    # 0 went round twice, each of the others once.
+    sent = sorted(Thing.model_validate_json(r.value).n for r in resent)
+    assert sent == [0, 0, *range(1, followers + 1)]
+
+
+async def test_a_stop_parks_the_records_waiting_for_their_head(backend: str | None) -> None:
+    """What waits in memory behind a retried record goes round its retry topic at a stop, so the
+    retry partition is committed to its end and a restart re-delivers nothing."""
+    etype, group = new_type(), new_group()
+    router = Router()
+    order: list[int] = []
+    delays = (0.3, 60.0)
+
+    @router.subscriber(etype, group=group, retry=RetryPolicy(attempts=1, delays=delays))
+    async def handle(event: dict[str, int], ctx: Context) -> None:
+        if event["n"] == 0:
+            raise RuntimeError("waits a minute after its second failure")
+        order.append(event["n"])
+
+    async with on(backend, router, partitions=1) as t:
+        for i in range(5):
+            await t.publish(etype, {"n": i}, key="k", wait=False)
+        assert t.worker is not None
+        (consumer,) = t.worker.groups
+        # 0 failed twice (now in the 60 s tier); 1..4 came back from the 0.3 s tier behind it.
+        await eventually(lambda: len(consumer.behind) == 4)
+        short = topics.retry_topic(group, delay_label(0.3))
+
+        async def head_committed() -> bool:
+            return nonzero(await t.committed(short, group)) == {0: 1}  # 1..4 are open
+
+        await eventually(head_committed)
+    assert order == []
+    assert nonzero(await t.committed(short, group)) == {0: 5}
+    waiting = await t.records(topics.retry_topic(group, delay_label(60.0)))
+    assert [Thing.model_validate_json(r.value).n for r in waiting] == [0, 1, 2, 3, 4]
 
 
 async def test_waiting_retry_does_not_block_the_source_partition(backend: str | None) -> None:

@@ -27,7 +27,7 @@ from bizevents.errors import ConfigurationError
 from bizevents.worker import Context, RetryPolicy, Router, WorkerSettings, runner
 from bizevents.worker.backoff import backoff_delay, delay_label
 from bizevents.worker.offsets import OffsetTracker
-from bizevents.worker.ordering import Holds, KeyLanes
+from bizevents.worker.ordering import Behind, Holds, KeyLanes
 from bizevents.worker.scheduler import Scheduler
 
 
@@ -47,6 +47,31 @@ class TestOffsetTracker:
         t.done(14)
         assert t.committable() == 15
         assert t.pending == 0
+
+    def test_a_waiting_record_holds_commits_but_not_backpressure(self) -> None:
+        t = OffsetTracker()
+        first = t.add_run([_Rec(o) for o in range(0, 4)])
+        second = t.add_run([_Rec(o) for o in range(4, 8)])
+        assert first is not None and second is not None
+        first.done(0)
+        first.wait(1)  # waits for its key's head
+        for i in (2, 3):
+            first.done(i)
+        second.done(0)
+        assert t.committable() == 1  # the commit stops at the waiting record...
+        assert t.held == 7
+        assert t.pending == 3  # ...backpressure counts from the first one still to run (5)
+        second.wait(1)
+        assert t.pending == 2 and t.held == 7
+        first.wait(1, False)  # woken: it runs again, and counts again
+        assert t.pending == 7
+        first.done(1)
+        assert t.committable() == 5 and t.held == 3
+        second.done(1)
+        second.done(1)  # idempotent
+        for i in (2, 3):
+            second.done(i)
+        assert t.committable() == 8 and t.pending == t.held == 0
 
     def test_committed_offset_is_not_reported_again(self) -> None:
         t = OffsetTracker()
@@ -102,6 +127,11 @@ class TestOffsetTracker:
                 assert all(x in finished for x in range(c))
                 t.committed(c)
         assert t.position == 1000
+
+
+class _Rec:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
 
 
 class _Record:
@@ -263,6 +293,44 @@ class TestStartupHeap:
         runner.freeze_startup_heap()
         assert gc.get_freeze_count() == frozen
         assert kept
+
+
+class TestBehind:
+    def test_takes_up_to_the_head_and_keeps_at_most_limit_per_partition(self) -> None:
+        b: Behind[str] = Behind(limit=2)
+        assert b.add(b"k", ("t", 0, 7), "r0", "seven")
+        assert b.add(b"k", ("t", 0, 3), "r0", "three")
+        assert not b.add(b"j", ("t", 0, 9), "r0", "full")  # r0 is full...
+        assert b.add(b"j", ("t", 0, 9), "r1", "nine")  # ...r1 is not
+        assert b.count("r0") == 2 and b.held_keys() == [b"k", b"j"]
+        assert b.take(b"k", ("t", 0, 1)) == []  # the head is parked elsewhere: both wait on
+        assert b.take(b"k", ("t", 0, 3)) == ["three"]
+        assert b.count("r0") == 1 and len(b) == 2
+        assert b.take(b"k", ("t", 0, 3)) == []  # taken once
+        # A head further on: an earlier message (its hold dropped) must not wait forever.
+        assert b.take(b"k", ("t", 0, 8)) == ["seven"]
+
+    def test_a_second_copy_of_a_waiting_message_is_not_kept(self) -> None:
+        b: Behind[str] = Behind(limit=10)
+        assert b.add(b"k", ("t", 0, 3), "r0", "first copy")
+        assert not b.add(b"k", ("t", 0, 3), "r1", "second copy")
+        assert b.take(b"k", None) == ["first copy"] and b.count("r1") == 0
+
+    def test_a_key_no_longer_held_gives_back_everything_in_origin_order(self) -> None:
+        b: Behind[str] = Behind(limit=10)
+        for offset in (9, 2, 5):
+            b.add(b"k", ("t", 0, offset), "r0", f"n{offset}")
+        assert b.take(b"k", None) == ["n2", "n5", "n9"]
+        assert not b and b.count("r0") == 0
+
+    def test_drop_takes_out_the_given_partitions_in_origin_order(self) -> None:
+        b: Behind[str] = Behind(limit=10)
+        b.add(b"a", ("t", 1, 4), "r1", "a4")
+        b.add(b"b", ("t", 0, 8), "r0", "b8")
+        b.add(b"a", ("t", 1, 2), "r1", "a2")
+        assert b.drop({"r1"}) == ["a2", "a4"]
+        assert b.held_keys() == [b"b"] and b.count("r1") == 0
+        assert b.drop() == ["b8"] and not b
 
 
 class TestHolds:

@@ -136,6 +136,7 @@ class TestEvents:
                 await self.worker.stop()
             if self._producer is not None:
                 await self._producer.stop()
+                self._producer = None
         finally:
             if self._saved_outbox is not None:
                 self.events.outbox = self._saved_outbox
@@ -357,8 +358,7 @@ class TestEvents:
         `partition`, `offset`): e.g. what the worker wrote to `bizevents.dlq.<group>`."""
         if self.memory is not None:
             return list(self.memory.records(topic))
-        assert self._producer is not None
-        tps = [TopicPartition(topic, p) for p in sorted(await self._producer.partitions_for(topic))]
+        tps = [TopicPartition(topic, p) for p in sorted(await self._partitions_for(topic))]
         consumer = AIOKafkaConsumer(
             **self.settings.kafka_client_options(), group_id=None, enable_auto_commit=False
         )
@@ -375,9 +375,20 @@ class TestEvents:
                 for tp in list(todo):
                     if await consumer.position(tp) >= ends[tp]:
                         todo.discard(tp)
+            return [r for tp in tps for r in out[tp]]
         finally:
             await consumer.stop()
-        return [r for tp in tps for r in out[tp]]
+
+    async def _partitions_for(self, topic: str) -> set[int]:
+        if self._producer is not None:
+            return set(await self._producer.partitions_for(topic))
+        # The harness has stopped (a test looks at what the stop left): a producer of its own.
+        producer = AIOKafkaProducer(**self.settings.kafka_client_options())
+        await producer.start()
+        try:
+            return set(await producer.partitions_for(topic))
+        finally:
+            await producer.stop()
 
     def published(self, event_type: str | None = None) -> list[Envelope]:
         """Events the code under test published with `events.publish(conn, ...)`."""

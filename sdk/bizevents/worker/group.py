@@ -30,7 +30,13 @@ Flow of a record:
    Retry holds (`Holds`): while an earlier record of the key is parked in a retry topic, a
    record that is not the head of the key is not run but parked behind the head (sent to the
    head's retry topic, keyed the same, so it lands after the head). A parked record runs when
-   it becomes the head. So per-key order survives non-blocking retries.
+   it becomes the head. So per-key order survives non-blocking retries. A parked record back
+   from its retry topic while the head is still unresolved waits in memory (`Behind`, its offset
+   open) and runs as soon as the head resolves, instead of going round the retry topic once per
+   pass of the head. Backpressure does not count it (a paused partition could be the one that
+   holds the head), but it holds the commit point, so its partition keeps what is fetched after
+   it: at `HELD_FACTOR` times the backpressure limit, or at a stop or revoke, what waits goes
+   round the retry topic after all.
    Records of batch subscribers (`batch=True`) that may run go to their subscriber's `Batcher`
    instead, which hands the scheduler a `Batch` (bounded size and wait) that runs as one unit
    and releases its keys' lanes when it ends; a failed batch is split in halves until the
@@ -83,7 +89,7 @@ from .handling import DECODE_ERRORS, Done, Executor, Failed, Verdict, failure
 from .intake import Intake
 from .metrics import DEAD_LETTERS, IN_FLIGHT, RETRIES, GroupMetrics
 from .offsets import OffsetTracker, Run
-from .ordering import Holds, KeyLanes, Origin
+from .ordering import Behind, Holds, KeyLanes, Origin
 from .outcomes import Outcome
 from .rebalance import RebalanceListener, RetryWarmup
 from .resend import Resender
@@ -93,6 +99,9 @@ from .settings import WorkerSettings
 
 log = structlog.get_logger("bizevents.worker")
 RETRY = Source.RETRY
+# Records waiting for their key's head may hold this many times the backpressure limit behind a
+# partition's commit point (in memory) before they go round the retry topic after all.
+HELD_FACTOR = 10
 
 
 class GroupConsumer:
@@ -151,6 +160,11 @@ class GroupConsumer:
                     sub.batch_size, sub.batch_wait, self._batch_flusher(sub)
                 )
         self.holds = Holds()
+        # Parked records back before their key's head resolved, waiting for it in memory: not
+        # counted by backpressure, but a partition keeps at most `_held_limit` records behind
+        # its commit point (then they go round the retry topic after all).
+        self._held_limit = HELD_FACTOR * settings.max_pending_per_partition
+        self.behind: Behind[Delivery] = Behind(self._held_limit)
         self.delayed: dict[TopicPartition, deque[Delivery]] = {}
         self.paused: set[TopicPartition] = set()
         self._resumed = asyncio.Event()  # set when backpressure resumes a partition
@@ -234,6 +248,7 @@ class GroupConsumer:
                 group=self.group,
                 unfinished=sum(self.scheduled.values()),
             )
+        await self._park_all(self.behind.drop())
         self.closed = True
         for batcher in self.batchers.values():
             batcher.close()
@@ -290,6 +305,9 @@ class GroupConsumer:
                 run = tracker.add_run(records)
                 if run is not None:
                     self._intake(tp, run)
+                if tracker.held >= self._held_limit and self.behind.count(tp):
+                    # What waits holds too much back: round the retry topic after all.
+                    self._spawn(self._park_all(self.behind.drop({tp})))
                 if tracker.pending >= limit:
                     consumer.pause(tp)
                     self.paused.add(tp)
@@ -439,7 +457,8 @@ class GroupConsumer:
                     or sub.inbox
                     or sub.batch
                 ):
-                    await self._process(item)
+                    if not await self._process(item):
+                        return  # waits for its key's head (`behind`), its offset open
                 else:
                     record = item.record
                     executor = self.executor
@@ -585,8 +604,8 @@ class GroupConsumer:
             kept_items, kept_events = [], []
             for item, event in zip(items, events, strict=True):
                 if item.key is not None and holds.held(item.key):
-                    await self._process(item)
-                    item.run.done(item.index)
+                    if await self._process(item):
+                        item.run.done(item.index)
                 else:
                     kept_items.append(item)
                     kept_events.append(event)
@@ -650,21 +669,26 @@ class GroupConsumer:
         finally:
             self.draining -= 1
 
-    async def _process(self, item: Delivery) -> None:
+    async def _process(self, item: Delivery) -> bool:
+        """Run, park or dead-letter `item`; False: it waits in memory for its key's head."""
         if item.poison is not None:
             await self._dead_letter(item, failure(item.poison, item.state.attempts, dead=True))
-            return
+            return True
         assert item.envelope is not None and item.sub is not None
         key = item.key
         holds = self.holds
         if key is not None and holds.held(key):
             self._forget_foreign_head(key)
             if not holds.is_head(key, item.origin):
-                head = holds.head(key)
-                assert head is not None
-                tier = max(head.tier, self._tier_of(item.record.topic))
-                await self._park(item, key, tier)
-                return
+                if (
+                    item.source is RETRY
+                    and item.tracker.held < self._held_limit
+                    and self.behind.add(key, item.origin, item.tp, item)
+                ):
+                    item.run.wait(item.index)
+                    return False
+                await self._park(item, key)
+                return True
         record = item.record
         verdict = await self.executor.run(
             item.sub,
@@ -675,6 +699,7 @@ class GroupConsumer:
             record.offset,
         )
         await self._settle(item, verdict)
+        return True
 
     async def _settle(self, item: Delivery, verdict: Verdict) -> None:
         """Count a finished record; send a failed one on (retry topic, dead letters)."""
@@ -684,12 +709,14 @@ class GroupConsumer:
             self.metrics.handled[verdict.outcome] += 1
             if key is not None and holds.held(key):
                 holds.release(key, item.origin)
+                self._wake(key)
             return
         delay = None if verdict.dead else self._next_delay(item, verdict)
         if delay is None:
             await self._dead_letter(item, verdict)
             if key is not None:
                 self.holds.release(key, item.origin)
+                self._wake(key)
             return
         await self._retry(item, verdict, delay, key)
 
@@ -704,13 +731,42 @@ class GroupConsumer:
             self.holds.park(key, origin, tier, location)
         else:
             self.holds.release(key, origin)
+            self._wake(key)
+
+    def _wake(self, key: bytes) -> None:
+        """A hold on `key` was released: run its new head now if it waits in `behind`."""
+        if not self.behind or self.closed:
+            return
+        head = self.holds.head(key)
+        for item in self.behind.take(key, None if head is None else head.origin):
+            item.run.wait(item.index, False)
+            self.scheduled[item.tp] = self.scheduled.get(item.tp, 0) + 1
+            self._queue(item)
+
+    async def _park_all(self, items: list[Delivery]) -> None:
+        """Records taken out of `behind` (a stop, a revoke, a partition held back by them) go
+        round the retry topic after all, so that their partition's commit moves past them."""
+        for item in items:
+            assert item.key is not None
+            try:
+                await self._park(item, item.key)
+            except Exception as exc:
+                # Left open: it comes again from its retry partition, with those after it.
+                log.warning("could not park a waiting record", group=self.group, error=str(exc))
+                item.run.wait(item.index, False)
+                continue
+            item.run.done(item.index)
 
     def _forget_foreign_head(self, key: bytes) -> None:
         """Safety net: a head parked in a partition we no longer own can never resolve here."""
         head = self.holds.head(key)
+        released = False
         while head is not None and head.location is not None and not self._assigned(head.location):
             self.holds.release(key, head.origin)
             head = self.holds.head(key)
+            released = True
+        if released:
+            self._wake(key)
 
     def _next_delay(self, item: Delivery, verdict: Failed) -> float | None:
         """The delayed-retry tier for this failure, or None when retries are used up."""
@@ -738,8 +794,11 @@ class GroupConsumer:
         if key is not None:
             self._hold(key, item.origin, delay, (topic, partition))
 
-    async def _park(self, item: Delivery, key: bytes, delay: float) -> None:
-        """Route a record behind the head of its key, without running it."""
+    async def _park(self, item: Delivery, key: bytes) -> None:
+        """Route a record behind the head of its key (into the head's retry tier, or its own when
+        that is later), without running it."""
+        head = self.holds.head(key)
+        delay = max(head.tier if head is not None else 0.0, self._tier_of(item.record.topic))
         topic, partition = await self.resend.park(item, delay)
         self._hold(key, item.origin, delay, (topic, partition))
         self.metrics.handled["parked"] += 1
@@ -772,6 +831,7 @@ class GroupConsumer:
         )
         if not finished:
             log.warning("revoke timeout: unfinished records will come again", group=self.group)
+        await self._park_all(self.behind.drop(revoked))
         try:
             await self.commit(only=revoked)
         except Exception as exc:
@@ -782,6 +842,8 @@ class GroupConsumer:
             self.paused.discard(tp)
             self.warmup.forget(tp)
         self.holds.release_locations({(tp.topic, tp.partition) for tp in revoked})
+        for key in self.behind.held_keys():
+            self._wake(key)  # its head sat in a revoked partition
         log.info(
             "partitions revoked",
             group=self.group,
@@ -795,6 +857,7 @@ class GroupConsumer:
         for tp in assigned:
             # A partition we get back starts from the committed offset: fresh bookkeeping.
             self.trackers.pop(tp, None)
+        self.behind.drop(assigned)
         assert self.consumer is not None
         self.warmup.start(self.consumer, assigned)
 

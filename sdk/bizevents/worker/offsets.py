@@ -7,6 +7,10 @@ failed or slow record is never skipped because a later one succeeded.
 Offsets are kept as runs, one per fetched batch of a partition: a record is marked done by its
 place in its run (a flag and a counter, no hashing), a run whose records are all done is dropped
 from the front, and the lowest unfinished offset is looked up only when a commit asks for it.
+
+A record may also be *waiting* (for its key's head, see `ordering.Behind`): still unfinished for
+commits, but not counted by backpressure (`pending`), which would otherwise stop fetching the
+very head it waits for. `held` counts it, to bound what a partition keeps in memory.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
+
+OPEN, DONE, WAITING = 0, 1, 2
 
 
 class Run:
@@ -24,20 +30,28 @@ class Run:
     def __init__(self, tracker: OffsetTracker, records: Sequence[Any]) -> None:
         self.tracker = tracker
         self.records = records  # anything with an `offset` attribute (Kafka records)
-        self.flags = bytearray(len(records))  # 1 = done
-        self.open = len(records)
+        self.flags = bytearray(len(records))  # OPEN, DONE or WAITING
+        self.open = len(records)  # not done (waiting included)
 
     def done(self, index: int) -> None:
         """Mark the record at `index` finished (idempotent)."""
-        if not self.flags[index]:
-            self.flags[index] = 1
+        if self.flags[index] != DONE:
+            self.flags[index] = DONE
             self.open -= 1
             if not self.open:
                 self.tracker._trim()
 
+    def wait(self, index: int, waiting: bool = True) -> None:
+        """The record at `index` waits (for its key's head), or runs again; not if done."""
+        if self.flags[index] != DONE:
+            self.flags[index] = WAITING if waiting else OPEN
+
     def first_open(self) -> int:
-        """Index of the lowest record not done, or -1 when all are."""
-        return self.flags.find(0)
+        """Index of the lowest record not done (waiting included), or -1 when all are."""
+        flags = self.flags
+        first = flags.find(OPEN)
+        waiting = flags.find(WAITING, 0, first) if first >= 0 else flags.find(WAITING)
+        return waiting if waiting >= 0 else first
 
 
 class _Offset:
@@ -100,7 +114,20 @@ class OffsetTracker:
     # -- what to commit ---------------------------------------------------------------------------
     @property
     def pending(self) -> int:
-        """Records fetched and not yet committable (done ones behind an open one included)."""
+        """Backpressure's count: records fetched and not yet committable (done ones behind an
+        open one included), not counting those held back by waiting records alone."""
+        before = 0
+        for run in self._runs:
+            first = run.flags.find(OPEN)
+            if first >= 0:
+                return self._count - before - first
+            before += len(run.records)
+        return 0
+
+    @property
+    def held(self) -> int:
+        """Records fetched and not yet committable, waiting ones and those behind them included:
+        what the partition keeps in memory."""
         if not self._runs:
             return 0
         return self._count - self._runs[0].first_open()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -134,3 +134,73 @@ class Holds:
 
     def __len__(self) -> int:
         return len(self._tokens)
+
+
+class Behind(Generic[T]):
+    """Parked messages that came back from their retry topic before their key's head resolved.
+
+    Sending such a message round the retry topic again costs a write per pass and, when the head
+    resolves, up to a whole retry delay before the message comes back; a key held for long with
+    many messages behind it turned into a storm of re-sends. So it waits here instead (its offset
+    stays open) until it is its key's head, at most `limit` per partition (more go round again).
+    Two copies of one message (a crash between a re-send and its commit) never wait together.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._keys: dict[bytes, dict[Origin, tuple[Hashable, T]]] = {}
+        self._counts: dict[Hashable, int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def count(self, partition: Hashable) -> int:
+        return self._counts.get(partition, 0)
+
+    def add(self, key: bytes, origin: Origin, partition: Hashable, item: T) -> bool:
+        """Keep `item` here; False (not kept) when its partition is full or a copy waits."""
+        count = self._counts.get(partition, 0)
+        waiting = self._keys.setdefault(key, {})
+        if count >= self.limit or origin in waiting:
+            if not waiting:
+                del self._keys[key]
+            return False
+        waiting[origin] = (partition, item)
+        self._counts[partition] = count + 1
+        return True
+
+    def take(self, key: bytes, head: Origin | None) -> list[T]:
+        """What of `key` may run now that `head` is its key's head: the message parked there and
+        any earlier one (no longer held, e.g. its hold was dropped); with `head` None (the key
+        is no longer held) every message of the key. In origin order."""
+        waiting = self._keys.get(key)
+        if not waiting:
+            return []
+        origins = sorted(o for o in waiting if head is None or o <= head)
+        return [self._pop(key, waiting, o) for o in origins]
+
+    def drop(self, partitions: Collection[Hashable] | None = None) -> list[T]:
+        """Take out every message of `partitions` (all: None), in origin order."""
+        dropped: list[tuple[Origin, T]] = []
+        for key in list(self._keys):
+            waiting = self._keys[key]
+            for origin, (partition, _) in list(waiting.items()):
+                if partitions is None or partition in partitions:
+                    dropped.append((origin, self._pop(key, waiting, origin)))
+        dropped.sort(key=lambda pair: pair[0])
+        return [item for _, item in dropped]
+
+    def held_keys(self) -> list[bytes]:
+        return list(self._keys)
+
+    def _pop(self, key: bytes, waiting: dict[Origin, tuple[Hashable, T]], origin: Origin) -> T:
+        partition, item = waiting.pop(origin)
+        if not waiting:
+            del self._keys[key]
+        self._counts[partition] -= 1
+        if not self._counts[partition]:
+            del self._counts[partition]
+        return item
+
+    def __len__(self) -> int:
+        return sum(len(waiting) for waiting in self._keys.values())
