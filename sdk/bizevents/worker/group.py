@@ -745,17 +745,31 @@ class GroupConsumer:
 
     async def _park_all(self, items: list[Delivery]) -> None:
         """Records taken out of `behind` (a stop, a revoke, a partition held back by them) go
-        round the retry topic after all, so that their partition's commit moves past them."""
-        for item in items:
-            assert item.key is not None
-            try:
-                await self._park(item, item.key)
-            except Exception as exc:
+        round the retry topic after all, so that their partition's commit moves past them.
+        All at once: a stop may find thousands, and one send after another would outlast it."""
+        if not items:
+            return
+
+        async def park(item: Delivery) -> None:
+            assert item.key is not None  # only keyed records wait for a head
+            await self._park(item, item.key)
+
+        sent = await asyncio.gather(*(park(item) for item in items), return_exceptions=True)
+        failed: list[BaseException] = []
+        for item, result in zip(items, sent, strict=True):
+            if isinstance(result, BaseException):
                 # Left open: it comes again from its retry partition, with those after it.
-                log.warning("could not park a waiting record", group=self.group, error=str(exc))
+                failed.append(result)
                 item.run.wait(item.index, False)
-                continue
-            item.run.done(item.index)
+            else:
+                item.run.done(item.index)
+        if failed:
+            log.warning(
+                "could not park waiting records: they come again after a restart",
+                group=self.group,
+                records=len(failed),
+                error=str(failed[0]),
+            )
 
     def _forget_foreign_head(self, key: bytes) -> None:
         """Safety net: a head parked in a partition we no longer own can never resolve here."""
